@@ -1,0 +1,283 @@
+"""Run configuration: dataclasses as the schema, YAML presets, dotted command-line overrides.
+
+A run is described by one ``RunConfig``: the method's own dataclass (paper defaults) under
+``model``, plus ``data``, ``optim`` and ``train``. Presets live as YAML files in
+``genfer/configs/<method>/<preset>.yaml`` (``configs/`` at the repository root points there) and
+only list what differs from the defaults. Overrides are ``section.field=value`` strings whose
+value is parsed as YAML and checked against the field's type. The resolved config is written to
+every run directory and checkpoint, and loading it back gives an equal object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    """Where training and evaluation images come from.
+
+    Args:
+        expressions: expression-labelled data, ``synthface`` or ``READER:PATH`` (e.g.
+            ``rafdb:/data/RAF-DB/basic``).
+        faces: identity-labelled data for methods that need it (TDGAN's face branch),
+            ``synthface`` or ``READER:PATH`` (e.g. ``casia:/data/CASIA-WebFace``).
+        batch_size: images (or pairs) per optimisation step, summed over all ranks.
+        num_workers: DataLoader worker processes per rank (0 = load in the main process).
+        max_identities: keep only the first N face identities (TDGAN uses 20 CASIA ids).
+        synth_identities: SynthFace identities rendered for training.
+        synth_per_identity: SynthFace images per identity for training.
+        synth_test_identities: held-out SynthFace identities for evaluation.
+        synth_seed: seed of the SynthFace parameter draw (independent of ``train.seed``).
+        augment: random crop + horizontal flip as in the paper's training transform.
+    """
+
+    expressions: str = "synthface"
+    faces: str = "synthface"
+    batch_size: int = 32
+    num_workers: int = 0
+    max_identities: int = 20
+    synth_identities: int = 20
+    synth_per_identity: int = 200
+    synth_test_identities: int = 10
+    synth_seed: int = 0
+    augment: bool = True
+
+
+@dataclass
+class OptimConfig:
+    """Adam settings shared by every network group unless ``group_lr`` overrides one.
+
+    Args:
+        lr: learning rate.
+        betas: Adam (beta1, beta2).
+        weight_decay: L2 weight decay.
+        group_lr: per network-group learning rates, e.g. ``{"D_FR": 4e-4}``.
+    """
+
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    group_lr: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    """The training loop.
+
+    Args:
+        epochs: passes over the training set (ignored when ``max_steps`` > 0).
+        max_steps: stop after this many iterations (0 = use ``epochs``).
+        seed: seeds parameters, data order, noise and augmentation.
+        device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
+        threads: CPU threads for intra-op parallelism (0 = leave torch's default).
+        log_every: iterations between log lines (JSONL, TensorBoard, progress bar).
+        sample_every: iterations between sample grids (0 = only at the end).
+        eval_every: iterations between evaluations (0 = once per epoch).
+        ckpt_every: iterations between checkpoints of the latest state (0 = at evaluations).
+        max_nonfinite: consecutive non-finite losses after which the run stops.
+        out: parent directory of run directories.
+        name: run directory name (default: ``<method>-<timestamp>``).
+        tensorboard: also write TensorBoard event files when tensorboard is installed.
+        progress: show a progress bar.
+    """
+
+    epochs: int = 100
+    max_steps: int = 0
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    log_every: int = 10
+    sample_every: int = 0
+    eval_every: int = 0
+    ckpt_every: int = 0
+    max_nonfinite: int = 20
+    out: str = "runs"
+    name: str = ""
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs: ``genfer train`` builds it, the engine consumes it."""
+
+    method: str
+    model: Any
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        from genfer._registry import METHODS
+
+        method = d["method"]
+        model_cls = METHODS.get(method).Config
+        return RunConfig(
+            method=method,
+            model=_build(model_cls, d.get("model", {}), "model"),
+            data=_build(DataConfig, d.get("data", {}), "data"),
+            optim=_build(OptimConfig, d.get("optim", {}), "optim"),
+            train=_build(TrainConfig, d.get("train", {}), "train"),
+        )
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml())
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        try:
+            d = yaml.safe_load(Path(path).read_text())
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(d, dict) or "method" not in d:
+            raise ValueError(f"{path}: not a genfer run config (no 'method' key)")
+        return cls.from_dict(d)
+
+
+def presets(method: str) -> list[str]:
+    """Names of the YAML presets shipped for a method."""
+    return sorted(p.stem for p in (CONFIG_DIR / method).glob("*.yaml"))
+
+
+def make_config(
+    method: str, preset: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> RunConfig:
+    """Defaults of ``method``, then a preset (name or YAML path), then dotted overrides.
+
+    Args:
+        method: registered method name.
+        preset: a preset name shipped with genfer (``tiny``, ``demo``...) or a YAML file path;
+            ``None`` keeps the paper's defaults.
+        overrides: ``section.field=value`` strings, e.g. ``data.batch_size=16``.
+    """
+    from genfer._registry import METHODS
+
+    d: dict[str, Any] = {"method": method, "model": dataclasses.asdict(METHODS.get(method).Config())}
+    d = _to_plain(RunConfig.from_dict(d))
+    if preset is not None:
+        path = Path(preset)
+        if not path.suffix:
+            path = CONFIG_DIR / method / f"{preset}.yaml"
+            if not path.exists():
+                raise KeyError(f"no preset {preset!r} for {method}; known: {', '.join(presets(method))}")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ValueError(f"{path}: cannot read preset: {e}") from None
+        if loaded.get("method", method) != method:
+            raise ValueError(f"{path} is a {loaded['method']} config, not {method}")
+        loaded.pop("method", None)
+        for section, values in loaded.items():
+            if section not in d or not isinstance(values, dict):
+                raise KeyError(f"{path}: unknown section {section!r}; known: model, data, optim, train")
+            for k, v in values.items():
+                if k not in d[section]:
+                    raise KeyError(f"{path}: {section} has no field {k!r}; known: {', '.join(d[section])}")
+                d[section][k] = v
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form section.field=value")
+        *parents, leaf = key.strip().split(".")
+        node = d
+        for p in parents:
+            if not isinstance(node.get(p), dict):
+                raise KeyError(f"override {item!r}: no section {p!r}")
+            node = node[p]
+        if leaf not in node:
+            raise KeyError(f"override {item!r}: no field {leaf!r}; known: {', '.join(node)}")
+        node[leaf] = yaml.safe_load(value) if value.strip() else ""
+    return RunConfig.from_dict(d)
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise TypeError(f"{where}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise KeyError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against a field type, converting only where it is lossless."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, where)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(f"{where}: {value!r} is not {tp}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], where) for v in value)
+        if len(value) != len(args):
+            raise ValueError(f"{where}: expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(v, a, where) for v, a in zip(value, args))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, args[0], where) for v in value] if args else list(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"{where}: expected a mapping, got {value!r}")
+        return {k: _coerce(v, args[1], where) for k, v in value.items()} if args else dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise TypeError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
