@@ -1,0 +1,44 @@
+"""Metric protocols: the names registered in ``genfer._registry.METRICS``.
+
+A protocol pins what a name means (which network, which settings) so that ``"lpips_alex"`` in
+one report is the same figure as in another. Each entry is a ``MetricProtocol`` whose
+``factory(**kwargs)`` builds the accumulating ``Metric``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from genfer._registry import METRICS
+from genfer.metrics.base import Metric
+
+
+@dataclass(frozen=True)
+class MetricProtocol:
+    """One registered metric.
+
+    Args:
+        name: registry name.
+        kind: ``recognition`` (preds vs labels), ``distribution`` (two image sets),
+            ``paired`` (image pairs matched by name) or ``embedding`` (pairs through an embedder).
+        higher_is_better: direction of improvement.
+        summary: one line saying what the number is.
+        factory: builds the accumulating metric; keyword arguments are the protocol's options.
+    """
+
+    name: str
+    kind: str
+    higher_is_better: bool
+    summary: str
+    factory: Callable[..., Metric]
+
+    def build(self, **kwargs: Any) -> Metric:
+        return self.factory(**kwargs)
+
+
+def register_protocol(p: MetricProtocol) -> None:
+    """Add ``p`` to ``METRICS`` unless a protocol of that name is already there (re-import safe)."""
+    if p.name not in METRICS:
+        METRICS.add(p.name, p)
