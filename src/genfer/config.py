@@ -32,23 +32,26 @@ class DataConfig:
         faces: identity-labelled data for methods that need it (TDGAN's face branch),
             ``synthface`` or ``READER:PATH`` (e.g. ``casia:/data/CASIA-WebFace``).
         batch_size: images (or pairs) per optimisation step, summed over all ranks.
-        num_workers: DataLoader worker processes per rank (0 = load in the main process).
-        max_identities: keep only the first N face identities (TDGAN uses 20 CASIA ids).
-        synth_identities: SynthFace identities rendered for training.
-        synth_per_identity: SynthFace images per identity for training.
-        synth_test_identities: held-out SynthFace identities for evaluation.
+        max_identities: keep only the first N face identities (TDGAN uses 20 CASIA ids); with
+            SynthFace these are the rendered face identities.
+        synth_identities: SynthFace identities of the expression training set (disjoint from the
+            face identities, as RAF-DB's people are not CASIA's).
+        synth_per_identity: SynthFace training images per identity.
+        synth_test_identities: held-out SynthFace identities of the expression test set.
+        synth_test_per_identity: SynthFace test images per held-out identity.
         synth_seed: seed of the SynthFace parameter draw (independent of ``train.seed``).
-        augment: random crop + horizontal flip as in the paper's training transform.
+        augment: the paper's training transform on expression images: resize to 9/8 of the size,
+            random crop back to the size, random horizontal flip.
     """
 
     expressions: str = "synthface"
     faces: str = "synthface"
     batch_size: int = 32
-    num_workers: int = 0
     max_identities: int = 20
     synth_identities: int = 20
     synth_per_identity: int = 200
     synth_test_identities: int = 10
+    synth_test_per_identity: int = 50
     synth_seed: int = 0
     augment: bool = True
 
@@ -122,10 +125,8 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        from genfer._registry import METHODS
-
         method = d["method"]
-        model_cls = METHODS.get(method).Config
+        model_cls = method_config_class(method)
         return RunConfig(
             method=method,
             model=_build(model_cls, d.get("model", {}), "model"),
@@ -151,6 +152,15 @@ class RunConfig:
         return cls.from_dict(d)
 
 
+def method_config_class(method: str) -> type:
+    """The registered config dataclass of a method (imports the method packages on first use)."""
+    from genfer._registry import METHODS
+    from genfer.models import load_all
+
+    load_all()
+    return METHODS.get(method).Config
+
+
 def presets(method: str) -> list[str]:
     """Names of the YAML presets shipped for a method."""
     return sorted(p.stem for p in (CONFIG_DIR / method).glob("*.yaml"))
@@ -167,9 +177,7 @@ def make_config(
             ``None`` keeps the paper's defaults.
         overrides: ``section.field=value`` strings, e.g. ``data.batch_size=16``.
     """
-    from genfer._registry import METHODS
-
-    d: dict[str, Any] = {"method": method, "model": dataclasses.asdict(METHODS.get(method).Config())}
+    d: dict[str, Any] = {"method": method, "model": dataclasses.asdict(method_config_class(method)())}
     d = _to_plain(RunConfig.from_dict(d))
     if preset is not None:
         path = Path(preset)

@@ -1,0 +1,18 @@
+"""Methods: one package per published system, registered in ``genfer._registry.METHODS``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genfer._registry import METHODS
+
+
+def load_all() -> None:
+    """Import every method package so that it registers itself."""
+    from genfer.models import tdgan  # noqa: F401
+
+
+def build_method(cfg: Any) -> Any:
+    """Instantiate the method named by a ``RunConfig`` with its ``model`` section."""
+    load_all()
+    return METHODS.get(cfg.method)(cfg.model)
