@@ -55,9 +55,13 @@ class Method(nn.Module):
         """Group names to update at iteration ``step`` (0-based), in order."""
         raise NotImplementedError
 
+    def to_input(self, images: Tensor) -> Tensor:
+        """uint8 images ``[B, C, H, W]`` to the paper's input range (default: float in [0, 1])."""
+        return images.float().div_(255)
+
     def prepare(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Convert a collated uint8 batch (already on the method's device) to the paper's range."""
-        return batch
+        """Convert every uint8 image tensor of a batch (already on the device) with ``to_input``."""
+        return {k: self.to_input(v) if v.dtype == torch.uint8 else v for k, v in batch.items()}
 
     def training_step(self, batch: dict[str, Tensor], phase: str, cache: dict[str, Any]) -> LossOut:
         raise NotImplementedError
