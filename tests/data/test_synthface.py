@@ -1,0 +1,177 @@
+"""SynthFace: determinism, identity consistency, AU effects where FACS puts them, splits, export, CLI."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genfer.data.aus import AU_NAMES, NUM_AUS, au_index
+from genfer.data.synthface import (
+    PROTOTYPES,
+    TEST_ID_START,
+    SynthFace,
+    aus_vector,
+    render,
+    sample_aus,
+    split_identities,
+)
+from genfer.data.synthface.params import DROP_PROB
+from genfer.data.synthface.render import ZOOM
+
+
+def _rows(size: int, y0: float, y1: float) -> slice:
+    """Pixel rows of a canonical-frame band [y0, y1] (canvas shows [-1/ZOOM, 1/ZOOM])."""
+    return slice(max(0, int((y0 * ZOOM + 1) * size / 2)), min(size, int((y1 * ZOOM + 1) * size / 2) + 1))
+
+
+def _neutral_and_au(name: str, ids: torch.Tensor, size: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    n = len(ids)
+    base = render(ids, torch.zeros(n, NUM_AUS), size=size, nuisance=0.0).float()
+    aus = aus_vector({name: 5.0}).expand(n, NUM_AUS)
+    return base, render(ids, aus, size=size, nuisance=0.0).float()
+
+
+def test_deterministic_and_independent_of_batch():
+    a = SynthFace(3, 4, size=64, seed=1)
+    b = SynthFace(3, 4, size=64, seed=1)
+    assert torch.equal(a.images, b.images) and torch.equal(a.aus, b.aus)
+    # the same (seed, identity, index) is the same picture whatever else is rendered with it
+    sub = SynthFace([2], 4, size=64, seed=1)
+    assert torch.equal(sub.images, a.images[8:12])
+    assert torch.equal(sub.expressions, a.expressions[8:12])
+    other = SynthFace(3, 4, size=64, seed=2)
+    assert (other.images.float() - a.images.float()).abs().mean() > 5
+
+
+def test_render_reproduces_dataset_images():
+    ds = SynthFace([5, 7], 3, size=64, channels=3, seed=4)
+    again = render(ds.identities, ds.aus, size=64, channels=3, seed=4, nuisance_seed=ds.indices)
+    assert torch.equal(again, ds.images)
+    moved = render(ds.identities, ds.aus, size=64, channels=3, seed=4, nuisance_seed=1)
+    assert not torch.equal(moved, ds.images)
+
+
+@pytest.mark.parametrize("size", [64, 128])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shapes_and_dtypes(size, channels):
+    ds = SynthFace(2, 1, size=size, channels=channels)
+    assert ds.images.shape == (2, channels, size, size) and ds.images.dtype == torch.uint8
+    assert ds.aus.shape == (2, NUM_AUS) and ds.aus.dtype == torch.float32
+    assert ds.expressions.dtype == torch.long and ds.identities.dtype == torch.long
+    item = ds[1]
+    assert item["image"].shape == (channels, size, size) and item["image"].dtype == torch.uint8
+    assert isinstance(item["expression"], int) and isinstance(item["identity"], int)
+    assert item["aus"].shape == (NUM_AUS,)
+    assert ds.images.float().std() > 20  # not a blank canvas
+
+
+def test_small_resolution_and_bad_arguments():
+    assert render(torch.tensor([0]), torch.zeros(1, NUM_AUS), size=32).shape == (1, 1, 32, 32)
+    with pytest.raises(ValueError):
+        render(torch.tensor([0]), torch.zeros(1, NUM_AUS), size=16)
+    with pytest.raises(ValueError):
+        render(torch.tensor([0]), torch.zeros(1, NUM_AUS), channels=2)
+    with pytest.raises(ValueError):
+        render(torch.tensor([0, 1]), torch.zeros(1, NUM_AUS))
+    with pytest.raises(ValueError):
+        SynthFace(1, 1, expressions=[7])
+
+
+def test_identity_is_consistent_across_expressions():
+    ids = torch.arange(4)
+    size = 64
+    neutral = render(ids, torch.zeros(4, NUM_AUS), size=size, nuisance=0.0).float()
+    happy = render(ids, aus_vector(PROTOTYPES[1]).expand(4, NUM_AUS), size=size, nuisance=0.0).float()
+    # top of the head (hair) is untouched by an expression
+    top = _rows(size, -1 / ZOOM, -0.62)
+    assert torch.equal(neutral[:, :, top], happy[:, :, top])
+    same_person = (neutral - happy).abs().mean()
+    other_person = (neutral - neutral.roll(1, 0)).abs().mean()
+    assert other_person > 3 * same_person
+
+
+# AU -> (canonical band where it must act, band it must leave exactly alone)
+BROW, EYE, MOUTH, FOREHEAD = (-0.52, -0.16), (-0.24, 0.02), (0.26, 0.85), (-1.0, -0.45)
+AU_REGIONS = {
+    "AU01": (BROW, MOUTH),
+    "AU02": (BROW, MOUTH),
+    "AU04": (BROW, MOUTH),
+    "AU05": (EYE, MOUTH),
+    "AU06": ((-0.24, 0.3), FOREHEAD),
+    "AU07": (EYE, MOUTH),
+    "AU09": ((-0.3, 0.6), FOREHEAD),
+    "AU10": (MOUTH, BROW),
+    "AU12": (MOUTH, BROW),
+    "AU14": (MOUTH, BROW),
+    "AU15": (MOUTH, BROW),
+    "AU17": (MOUTH, BROW),
+    "AU20": (MOUTH, BROW),
+    "AU23": (MOUTH, BROW),
+    "AU25": (MOUTH, EYE),
+    "AU26": (MOUTH, EYE),
+    "AU45": (EYE, MOUTH),
+}
+
+
+@pytest.mark.parametrize("name", AU_NAMES)
+def test_each_au_changes_its_own_region(name):
+    size = 96
+    base, moved = _neutral_and_au(name, torch.tensor([0, 3, 11]), size)
+    diff = (moved - base).abs().mean(1)  # [N, H, W]
+    where, not_there = AU_REGIONS[name]
+    inside = diff[:, _rows(size, *where)]
+    assert (inside.flatten(1).sum(1) > 150).all(), f"{name} barely changes its region"
+    assert diff[:, _rows(size, *not_there)].max() == 0, f"{name} changes a region it should not"
+    # most of the change is in its region
+    assert inside.sum() > 0.6 * diff.sum()
+
+
+def test_au_directions():
+    """Spot-check FACS directions: AU12 raises the corners, AU15 lowers them, AU26 drops the jaw."""
+    size = 128
+    ids = torch.tensor([1])
+    names = ["AU12", "AU15", "AU26"]
+    aus = torch.stack([torch.zeros(NUM_AUS)] + [aus_vector({n: 5.0}) for n in names])
+    img = render(ids.expand(len(aus)), aus, size=size, nuisance=0.0).float()[:, 0]
+    base = img[0]
+
+    def centroid_row(d: torch.Tensor) -> float:
+        w = d.abs().sum(1)
+        return float((w * torch.arange(size)).sum() / w.sum())
+
+    d12, d15 = img[1] - base, img[2] - base
+    # lip corners sit at the mouth's sides: changes there go up for AU12, down for AU15
+    sides = torch.cat([d12[:, : size // 2 - 14], d12[:, size // 2 + 14 :]], 1)
+    sides15 = torch.cat([d15[:, : size // 2 - 14], d15[:, size // 2 + 14 :]], 1)
+    assert centroid_row(sides) < centroid_row(sides15)
+    # jaw drop makes the face longer: more face-coloured rows near the bottom centre
+    col = slice(size // 2 - 4, size // 2 + 4)
+    assert (img[3][:, col] - base[:, col]).abs().sum() > 2000
+
+
+def test_sample_aus_follows_prototypes():
+    g = torch.Generator().manual_seed(0)
+    e = torch.arange(7).repeat(100)
+    aus = sample_aus(e, g)
+    assert aus.shape == (700, NUM_AUS) and aus.dtype == torch.float32
+    assert aus.min() >= 0 and aus.max() <= 5
+    mean = torch.stack([aus[e == k].mean(0) for k in range(7)])
+    for k, proto in PROTOTYPES.items():
+        for name, typical in proto.items():
+            expected = typical * 0.85 * (1 - DROP_PROB.get(k, {}).get(name, 0.0))
+            assert mean[k, au_index(name)] > 0.7 * expected, (k, name)
+    assert mean[0, :16].max() < 0.5  # neutral: detector noise only
+    assert (aus[e == 1][:, au_index("AU12")] >= 1).all()  # core AU never missing
+    assert torch.equal(aus, sample_aus(e, torch.Generator().manual_seed(0)))
+
+
+def test_splits_are_disjoint_and_labels_balanced():
+    train, test = split_identities(10, 5)
+    assert train == list(range(10)) and test[0] == TEST_ID_START and len(test) == 5
+    assert not set(train) & set(test)
+    ds = SynthFace(14, 3, size=32)
+    assert torch.bincount(ds.expressions, minlength=7).tolist() == [6] * 7
+    assert set(ds.identities.tolist()) == set(range(14))
+    sub = SynthFace(2, 4, size=32, expressions=[1, 3])
+    assert set(sub.expressions.tolist()) == {1, 3}
+    assert torch.bincount(sub.expressions, minlength=7)[[1, 3]].tolist() == [4, 4]
