@@ -10,6 +10,7 @@ every run directory and checkpoint, and loading it back gives an equal object.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -273,6 +274,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise TypeError(f"{where}: expected a mapping, got {value!r}")
         return {k: _coerce(v, args[1], where) for k, v in value.items()} if args else dict(value)
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "2e-4" (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"{where}: expected a number, got {value!r}")
         return float(value)

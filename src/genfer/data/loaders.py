@@ -105,13 +105,13 @@ def load_source(
             identities = torch.searchsorted(torch.tensor(sorted(ids)), identities)
         return TensorSet(ds.images, ds.expressions, identities, ds.aus, f"synthface:{role}:{split}")
 
-    reader, sep, root = spec.partition(":")
-    if not sep or not root:
-        raise ValueError(f"data source {spec!r} is not 'synthface' or READER:PATH")
-    from genfer._registry import DATASETS
-    from genfer.data import datasets  # noqa: F401  (registers the readers)
+    from genfer.data.base import open_dataset
 
-    ds = DATASETS.get(reader)(root, split=split, channels=channels)
+    reader = spec.partition(":")[0].strip().lower()
+    kwargs = {"size": size}
+    if role == "faces" and reader == "casia":
+        kwargs["max_identities"] = d.max_identities  # don't index 10k folders to keep 20
+    ds = open_dataset(spec, split=split, channels=channels, **kwargs)
     keep = torch.arange(len(ds))
     if role == "faces":
         keep = keep[(ds.identities >= 0) & (ds.identities < d.max_identities)]

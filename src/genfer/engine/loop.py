@@ -10,6 +10,7 @@ checkpoints and exact resumption: with the same seed, a run killed at any point 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from genfer.config import RunConfig
-from genfer.data.loaders import Batches, TensorSet, build_data, eval_batches
+from genfer.data.loaders import build_data, eval_batches
 from genfer.engine import checkpoint as ck
 from genfer.engine import distributed as D
 from genfer.engine.device import select_device
@@ -47,168 +48,192 @@ def train(
             interruption); the run is not finalised.
         progress: override ``cfg.train.progress``.
     """
-    t = cfg.train
-    local_rank = int(__import__("os").environ.get("LOCAL_RANK", "0"))
-    device = select_device(t.device, local_rank)
-    dist = D.init_distributed(device)
-    if t.threads > 0:
-        torch.set_num_threads(t.threads)
-    state: dict[str, Any] | None = None
-    if resume is not None:
-        run_dir = Path(resume)
-        cfg = ck.load_config(ck.resolve_checkpoint(run_dir, "latest"))
+    return Trainer(cfg, resume, progress).fit(stop_after)
+
+
+class Trainer:
+    """One run: set up by ``__init__`` (device, ranks, method, data, optimizers, resume state),
+    executed by ``fit``. ``method`` stays available afterwards (tests compare ranks' weights)."""
+
+    def __init__(self, cfg: RunConfig, resume: str | Path | None = None, progress: bool | None = None) -> None:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = device = select_device(cfg.train.device, local_rank)
+        self.dist = dist = D.init_distributed(device)
+        state: dict[str, Any] | None = None
+        if resume is not None:
+            self.run_dir = Path(resume)
+            cfg = ck.load_config(ck.resolve_checkpoint(self.run_dir, "latest"))
+            state = ck.load_training_state(self.run_dir)
+        else:
+            self.run_dir = _new_run_dir(cfg, dist)
+        self.cfg = cfg
         t = cfg.train
-        state = ck.load_training_state(run_dir)
-    else:
-        run_dir = _new_run_dir(cfg, dist)
-    show = (t.progress if progress is None else progress) and dist.is_main
+        if t.threads > 0:
+            torch.set_num_threads(t.threads)
+        self.show = (t.progress if progress is None else progress) and dist.is_main
 
-    torch.manual_seed(t.seed)
-    method = build_method(cfg).to(device)
-    D.broadcast_module(method)
-    batches, test = build_data(cfg, method.data_kind, dist, progress=show)
-    groups = {name: [p for m in mods for p in m.parameters()] for name, mods in method.groups().items()}
-    opts = {
-        name: torch.optim.Adam(
-            ps, lr=cfg.optim.group_lr.get(name, cfg.optim.lr), betas=cfg.optim.betas,
-            weight_decay=cfg.optim.weight_decay,
-        )
-        for name, ps in groups.items()
-    }
-    total = t.max_steps if t.max_steps > 0 else t.epochs * batches.steps_per_epoch
-    eval_every = t.eval_every or batches.steps_per_epoch
-    ckpt_every = t.ckpt_every or eval_every
+        torch.manual_seed(t.seed)
+        self.method = method = build_method(cfg).to(device)
+        D.broadcast_module(method)
+        self.batches, self.test = build_data(cfg, method.data_kind, dist, progress=self.show)
+        self.groups = {n: [p for m in mods for p in m.parameters()] for n, mods in method.groups().items()}
+        self.opts = {
+            n: torch.optim.Adam(ps, lr=cfg.optim.group_lr.get(n, cfg.optim.lr), betas=cfg.optim.betas,
+                                weight_decay=cfg.optim.weight_decay)
+            for n, ps in self.groups.items()
+        }
+        spe = self.batches.steps_per_epoch
+        self.total = t.max_steps if t.max_steps > 0 else t.epochs * spe
+        self.eval_every = t.eval_every or spe
+        self.ckpt_every = t.ckpt_every or self.eval_every
 
-    step, best, best_step, nonfinite, streak = 0, None, -1, 0, 0
-    if state is not None:
-        ck.load_weights(method, ck.resolve_checkpoint(run_dir, "latest"))
-        for name, opt in opts.items():
-            opt.load_state_dict(state["optimizers"][name])
-        step, best, best_step = state["step"], state["best"], state["best_step"]
-        nonfinite, streak = state["nonfinite"], state["streak"]
-        torch.set_rng_state(state["rng_cpu"])
-        if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], device)
+        self.step, self.best, self.best_step, self.nonfinite, self.streak = 0, None, -1, 0, 0
+        if state is not None:
+            ck.load_weights(method, ck.resolve_checkpoint(self.run_dir, "latest"))
+            for n, opt in self.opts.items():
+                opt.load_state_dict(state["optimizers"][n])
+            self.step, self.best, self.best_step = state["step"], state["best"], state["best_step"]
+            self.nonfinite, self.streak = state["nonfinite"], state["streak"]
+            torch.set_rng_state(state["rng_cpu"])
+            if device.type == "cuda" and state.get("rng_cuda") is not None:
+                torch.cuda.set_rng_state(state["rng_cuda"], device)
+        # fixed inputs for sample grids, drawn without touching the training RNG
+        self.sample_batch = {k: v[:8] for k, v in method.prepare(self.batches.get(0, device)).items()}
 
-    log = RunLogger(run_dir, enabled=dist.is_main, tensorboard=t.tensorboard)
-    sample_batch = {k: v[:8] for k, v in method.prepare(batches.get(0, device)).items()}
-
-    def training_state() -> dict[str, Any]:
+    def training_state(self) -> dict[str, Any]:
+        """Everything besides the weights that resuming needs (tensors and plain containers only)."""
         return {
-            "step": step,
-            "epoch": step // batches.steps_per_epoch,
-            "optimizers": {n: o.state_dict() for n, o in opts.items()},
+            "step": self.step,
+            "epoch": self.step // self.batches.steps_per_epoch,
+            "optimizers": {n: o.state_dict() for n, o in self.opts.items()},
             "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "best": best,
-            "best_step": best_step,
-            "nonfinite": nonfinite,
-            "streak": streak,
+            "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "best": self.best,
+            "best_step": self.best_step,
+            "nonfinite": self.nonfinite,
+            "streak": self.streak,
         }
 
-    def save(tag: str | None = None) -> None:
-        if dist.is_main:
-            name = f"step-{step:07d}"
-            ck.save_checkpoint(run_dir / "checkpoints" / name, method, cfg, training_state())
-            ck.write_pointer(run_dir / "checkpoints" / "latest", name)
-            if tag == "best":
-                ck.write_pointer(run_dir / "checkpoints" / "best", name)
-            _prune(run_dir / "checkpoints")
+    def save(self, best: bool = False) -> None:
+        """Checkpoint the current state (rank 0), move the ``latest`` (and ``best``) pointers."""
+        if self.dist.is_main:
+            root = self.run_dir / "checkpoints"
+            name = f"step-{self.step:07d}"
+            ck.save_checkpoint(root / name, self.method, self.cfg, self.training_state())
+            ck.write_pointer(root / "latest", name)
+            if best:
+                ck.write_pointer(root / "best", name)
+            _prune(root)
         D.barrier()
 
-    method.train()
-    bar = tqdm(total=total, initial=step, disable=not show, desc=f"{cfg.method}", unit="it", dynamic_ncols=True)
-    window_t, window_n, first = time.perf_counter(), 0, step
-    last_terms: dict[str, torch.Tensor] = {}
-    try:
-        while step < total and (stop_after is None or step - first < stop_after):
-            batch = method.prepare(batches.get(step, device))
-            cache: dict[str, Any] = {}
-            skipped = []
-            for phase in method.phases(step):
-                out = method.training_step(batch, phase, cache)
-                if not D.all_true(bool(torch.isfinite(out.loss).item()), device):
-                    skipped.append(phase)
-                    continue
-                params = groups[phase]
-                for p in params:
-                    p.grad = None
-                out.loss.backward()
-                D.average_gradients(params)
-                opts[phase].step()
-                last_terms[f"{phase}/loss"] = out.loss.detach()
-                for k, v in out.terms.items():
-                    last_terms[f"{phase}/{k}"] = v.detach()
-            step += 1
-            window_n += 1
-            bar.update(1)
-            if skipped:
-                nonfinite += len(skipped)
-                streak += 1
-                log.log(step, "nonfinite", {"phases": skipped, "total": nonfinite, "streak": streak})
-                if streak >= t.max_nonfinite:
-                    raise TrainingDiverged(
-                        f"{streak} consecutive iterations with non-finite losses (phases {skipped}) at "
-                        f"step {step}; stopped. The last good checkpoint is {_latest(run_dir)}"
-                    )
-            else:
-                streak = 0
-            if step % t.log_every == 0 or step == total:
-                dt = time.perf_counter() - window_t
-                rate = window_n * cfg.data.batch_size / max(dt, 1e-9)
-                vals = {k: float(v) for k, v in last_terms.items()}
-                log.log(step, "train", {**vals, "images_per_s": rate, "epoch": step / batches.steps_per_epoch})
-                bar.set_postfix({k.split("/")[0] + "/" + k.split("/")[-1]: f"{v:.3g}" for k, v in vals.items()
-                                 if k.endswith("/loss")} | {"img/s": f"{rate:.1f}"})
-                window_t, window_n = time.perf_counter(), 0
-            is_last = step == total
-            if step % eval_every == 0 or is_last:
-                metrics = _evaluate(method, test, device, dist)
-                tag = None
-                if metrics:
-                    log.log(step, "eval", metrics)
-                    key = method.best_metric
-                    if key is not None and key in metrics and (best is None or metrics[key] > best):
-                        best, best_step, tag = float(metrics[key]), step, "best"
-                    if show:
-                        bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                                                               if isinstance(v, float)))
-                if tag == "best" or step % ckpt_every == 0 or is_last:
-                    save(tag)
-            elif step % ckpt_every == 0:
-                save()
-            if (t.sample_every and step % t.sample_every == 0) or is_last:
-                _write_samples(method, sample_batch, run_dir / "samples" / f"step-{step:07d}.png", dist)
-    finally:
-        bar.close()
-        log.close()
-    if step == total and dist.is_main:
-        summary = {"method": cfg.method, "steps": step, "best_metric": method.best_metric, "best": best,
-                   "best_step": best_step, "nonfinite_skipped": nonfinite, "run_dir": str(run_dir)}
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return run_dir
+    def iteration(self) -> list[str]:
+        """One training iteration; returns the phases skipped for a non-finite loss."""
+        method, device = self.method, self.device
+        batch = method.prepare(self.batches.get(self.step, device))
+        cache: dict[str, Any] = {}
+        skipped = []
+        for phase in method.phases(self.step):
+            out = method.training_step(batch, phase, cache)
+            if not D.all_true(bool(torch.isfinite(out.loss).item()), device):
+                skipped.append(phase)  # skip this update; its group keeps its weights and moments
+                continue
+            params = self.groups[phase]
+            for p in params:
+                p.grad = None
+            out.loss.backward()
+            D.average_gradients(params)
+            self.opts[phase].step()
+            self.terms[f"{phase}/loss"] = out.loss.detach()
+            for k, v in out.terms.items():
+                self.terms[f"{phase}/{k}"] = v.detach()
+        self.step += 1
+        return skipped
 
+    def fit(self, stop_after: int | None = None) -> Path:
+        """Run until the configured end (or ``stop_after`` iterations); return the run directory."""
+        t, cfg, dist = self.cfg.train, self.cfg, self.dist
+        log = RunLogger(self.run_dir, enabled=dist.is_main, tensorboard=t.tensorboard)
+        bar = tqdm(total=self.total, initial=self.step, disable=not self.show, desc=cfg.method, unit="it",
+                   dynamic_ncols=True)
+        window_t, window_n, first = time.perf_counter(), 0, self.step
+        self.terms: dict[str, torch.Tensor] = {}
+        self.method.train()
+        try:
+            while self.step < self.total and (stop_after is None or self.step - first < stop_after):
+                skipped = self.iteration()
+                step = self.step
+                window_n += 1
+                bar.update(1)
+                if skipped:
+                    self.nonfinite += len(skipped)
+                    self.streak += 1
+                    log.log(step, "nonfinite", {"phases": skipped, "total": self.nonfinite, "streak": self.streak})
+                    if self.streak >= t.max_nonfinite:
+                        raise TrainingDiverged(
+                            f"{self.streak} consecutive iterations with non-finite losses (phases {skipped}) "
+                            f"at step {step}; stopped. The last good checkpoint is {_latest(self.run_dir)}"
+                        )
+                else:
+                    self.streak = 0
+                if step % t.log_every == 0 or step == self.total:
+                    dt = time.perf_counter() - window_t
+                    rate = window_n * cfg.data.batch_size / max(dt, 1e-9)
+                    vals = {k: float(v) for k, v in self.terms.items()}
+                    log.log(step, "train", {**vals, "images_per_s": rate,
+                                            "epoch": step / self.batches.steps_per_epoch})
+                    post = {k: f"{v:.3g}" for k, v in vals.items() if k.endswith("/loss")}
+                    bar.set_postfix(post | {"img/s": f"{rate:.1f}"})
+                    window_t, window_n = time.perf_counter(), 0
+                last = step == self.total
+                if step % self.eval_every == 0 or last:
+                    improved = self._evaluate(log, bar)
+                    if improved or step % self.ckpt_every == 0 or last:
+                        self.save(best=improved)
+                elif step % self.ckpt_every == 0:
+                    self.save()
+                if (t.sample_every and step % t.sample_every == 0) or last:
+                    self._write_samples(self.run_dir / "samples" / f"step-{step:07d}.png")
+        finally:
+            bar.close()
+            log.close()
+        if self.step == self.total and dist.is_main:
+            summary = {"method": cfg.method, "steps": self.step, "best_metric": self.method.best_metric,
+                       "best": self.best, "best_step": self.best_step, "nonfinite_skipped": self.nonfinite,
+                       "run_dir": str(self.run_dir)}
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        return self.run_dir
 
-def _evaluate(method, test: TensorSet, device: torch.device, dist: D.DistInfo) -> dict[str, Any]:
-    metrics: dict[str, Any] = {}
-    if dist.is_main:
-        method.eval()
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            metrics = method.evaluate(method.prepare(b) for b in eval_batches(test, device))
-        method.train()
-    D.barrier()
-    return {k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for k, v in metrics.items()}
+    def _evaluate(self, log: RunLogger, bar: tqdm) -> bool:
+        """Evaluate on rank 0 without disturbing the training RNG; True when the best improved."""
+        method, device = self.method, self.device
+        metrics: dict[str, Any] = {}
+        if self.dist.is_main:
+            method.eval()
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                metrics = method.evaluate(method.prepare(b) for b in eval_batches(self.test, device))
+            method.train()
+        D.barrier()
+        if not metrics:
+            return False
+        log.log(self.step, "eval", metrics)
+        if self.show:
+            bar.write(f"step {self.step}: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+        key = method.best_metric
+        if key is not None and key in metrics and (self.best is None or metrics[key] > self.best):
+            self.best, self.best_step = float(metrics[key]), self.step
+            return True
+        return False
 
-
-def _write_samples(method, batch, path: Path, dist: D.DistInfo) -> None:
-    if not dist.is_main:
-        return
-    method.eval()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        grid, ncol = method.samples(batch)
-    method.train()
-    save_grid(grid, ncol, path)
+    def _write_samples(self, path: Path) -> None:
+        if not self.dist.is_main:
+            return
+        self.method.eval()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            grid, ncol = self.method.samples(self.sample_batch)
+        self.method.train()
+        save_grid(grid, ncol, path)
 
 
 def _new_run_dir(cfg: RunConfig, dist: D.DistInfo) -> Path:
@@ -240,4 +265,4 @@ def _prune(ckpt_root: Path) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-__all__ = ["Batches", "TrainingDiverged", "train"]
+__all__ = ["Trainer", "TrainingDiverged", "train"]

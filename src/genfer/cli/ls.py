@@ -1,0 +1,36 @@
+"""``genfer ls [methods|presets|datasets|metrics]``."""
+
+from __future__ import annotations
+
+import argparse
+
+KINDS = ("methods", "presets", "datasets", "metrics")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ls", help="list registered methods, presets, datasets and metrics",
+                       description="List what this genfer installation provides.")
+    p.add_argument("what", nargs="?", choices=KINDS, help="only this kind (default: all)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from genfer._registry import DATASETS, METHODS, METRICS
+    from genfer.config import presets
+    from genfer.models import load_all
+
+    import genfer.metrics  # noqa: F401  (registers the metrics)
+    from genfer.data import datasets  # noqa: F401  (registers the readers)
+
+    load_all()
+    show = {
+        "methods": METHODS.names(),
+        "presets": [f"{m}: {', '.join(presets(m)) or '-'}" for m in METHODS.names()],
+        "datasets": DATASETS.names(),
+        "metrics": METRICS.names(),
+    }
+    for kind in [args.what] if args.what else KINDS:
+        print(f"{kind}:")
+        for name in show[kind]:
+            print(f"  {name}")
+    return 0

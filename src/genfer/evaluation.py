@@ -1,0 +1,55 @@
+"""``genfer eval``: recognition figures of a checkpoint on a labelled test set, written to disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genfer.data.labels import BASIC7
+from genfer.data.loaders import load_source
+from genfer.engine.checkpoint import load_method, resolve_checkpoint
+from genfer.inference import predict_expressions
+from genfer.metrics.recognition import confusion_matrix, plot_confusion, report_from_confusion
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    data: str | None = None,
+    split: str = "test",
+    out_dir: str | Path | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Accuracy, per-class recall and the confusion matrix of a recogniser checkpoint.
+
+    Args:
+        checkpoint: run or checkpoint directory.
+        data: ``synthface`` or ``READER:PATH``; default: the run's own expression data.
+        split: which split of ``data``.
+        out_dir: where ``metrics.json``, ``confusion.json`` and ``confusion.png`` go (default:
+            ``<checkpoint>/eval``).
+        device: torch device for inference.
+
+    Returns:
+        The report (also written as ``metrics.json``), with the checkpoint, data and split.
+    """
+    ckpt = resolve_checkpoint(checkpoint)
+    method, cfg = load_method(ckpt, device)
+    spec = data or cfg.data.expressions
+    test = load_source(spec, split, cfg.model.image_size, cfg.model.channels, cfg, "expressions")
+    probs = predict_expressions(method, test.images)
+    cm = confusion_matrix(probs.argmax(1), test.expressions, len(BASIC7))
+    report = report_from_confusion(cm, BASIC7)
+    report = {"checkpoint": str(ckpt), "data": spec, "split": split, **report}
+    out = Path(out_dir) if out_dir else ckpt / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    (out / "confusion.json").write_text(
+        json.dumps({"class_names": list(BASIC7), "confusion": report["confusion"],
+                    "confusion_normalised": report["confusion_normalised"]}, indent=2)
+    )
+    plot_confusion(torch.tensor(report["confusion_normalised"]), BASIC7, out / "confusion.png")
+    report["out_dir"] = str(out)
+    return report

@@ -1,0 +1,73 @@
+"""Inference on image files with a trained method: recognise expressions, transfer them.
+
+Images are treated as face crops (already detected and aligned, as the training data was): each
+is converted to the checkpoint's channels and resized to its resolution. Face detection and
+alignment of raw photos is the job of ``genfer prepare`` / the detectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from genfer.data.loaders import resize_uint8, to_channels
+
+
+def load_images(paths: Sequence[str | Path], size: int, channels: int) -> Tensor:
+    """Read image files into uint8 ``[N, channels, size, size]``.
+
+    Raises:
+        genfer.data.io.ImageError: a file is missing, unreadable or not an image (named).
+    """
+    from genfer.data.io import read_image
+
+    out = torch.empty(len(paths), channels, size, size, dtype=torch.uint8)
+    for i, p in enumerate(paths):
+        img = read_image(p, channels=3)
+        out[i] = resize_uint8(to_channels(img[None], channels), size)[0]
+    return out
+
+
+@torch.inference_mode()
+def predict_expressions(method, images: Tensor, batch_size: int = 64) -> Tensor:
+    """Class probabilities ``[N, 7]`` (canonical order) for uint8 images ``[N, C, H, W]``."""
+    probs = []
+    for i in range(0, images.shape[0], batch_size):
+        x = method.to_input(images[i : i + batch_size].to(method.device))
+        probs.append(method.classify(x).float().softmax(-1).cpu())
+    return torch.cat(probs) if probs else torch.empty(0, 7)
+
+
+@torch.inference_mode()
+def transfer_images(method, faces: Tensor, expressions: Tensor, batch_size: int = 64) -> Tensor:
+    """``G(face_i, expression_i)`` for uint8 inputs ``[N, C, H, W]``; float output in [0, 1]."""
+    out = []
+    for i in range(0, faces.shape[0], batch_size):
+        x_f = method.to_input(faces[i : i + batch_size].to(method.device))
+        x_e = method.to_input(expressions[i : i + batch_size].to(method.device))
+        out.append(method.transfer(x_f, x_e).float().cpu())
+    return torch.cat(out)
+
+
+def transfer_grid(method, faces: Tensor, expressions: Tensor) -> tuple[Tensor, int]:
+    """Every face with every expression, with the inputs as headers.
+
+    Args:
+        faces: uint8 ``[N, C, H, W]``, one per row.
+        expressions: uint8 ``[M, C, H, W]``, one per column.
+
+    Returns:
+        ``([(N+1)*(M+1), C, H, W] floats in [0, 1], M+1)``: row 0 is a blank cell then the
+        expression images, column 0 the face images, cell (i, j) ``G(face_i, expression_j)``.
+    """
+    n, m = faces.shape[0], expressions.shape[0]
+    f = faces.repeat_interleave(m, 0)
+    e = expressions.repeat(n, 1, 1, 1)
+    fake = transfer_images(method, f, e).view(n, m, *faces.shape[1:])
+    blank = torch.ones(1, *faces.shape[1:])
+    header = torch.cat([blank, expressions.float() / 255])
+    rows = [header] + [torch.cat([faces[i : i + 1].float() / 255, fake[i]]) for i in range(n)]
+    return torch.cat(rows), m + 1
