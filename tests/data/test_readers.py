@@ -132,3 +132,386 @@ def test_casia_parent_folder_and_empty_identity(tmp_path, make_casia):
         DATASETS.get("casia")(tmp_path)
     ds = DATASETS.get("casia")(tmp_path, on_error="skip")
     assert ds.identity_names == ["0000001"] and len(ds) == 1
+
+
+def _open(name, root, split="train", **kw):
+    return DATASETS.get(name)(root, split=split, **kw)
+
+
+def test_every_reader_is_registered():
+    expected = {
+        "affectnet", "casia", "celebahq", "ckplus", "emotionet", "fer2013", "ferplus", "ffhq",
+        "folder", "ganimation", "kdef", "multipie", "oulu", "rafdb", "sfew",
+    }
+    assert expected <= set(DATASETS.names())
+    for name in expected:
+        assert issubclass(DATASETS.get(name), FaceDataset)
+
+
+# --- AffectNet --------------------------------------------------------------------------------------
+def test_affectnet_csv(tmp_path, build):
+    build.affectnet_csv(tmp_path)
+    ds = _open("affectnet", tmp_path, landmarks=True)
+    assert _names(ds) == ["1/a.jpg", "1/b.jpg", "2/d.jpg"]  # 9 (uncertain) dropped
+    assert ds.expressions.tolist() == [E["happiness"], E["contempt"], E["neutral"]]
+    s = ds[0]
+    assert s["valence"] == 0.5 and s["arousal"] == -0.25
+    assert s["landmarks"].shape == (68, 2) and s["landmarks"][1].tolist() == [1.0, 1.5]
+    assert ds.items[0].extra["box"] == (10, 12, 50, 52)
+    assert "landmarks" not in _open("affectnet", tmp_path)[0]
+    seven = _open("affectnet", tmp_path, contempt="drop")
+    assert seven.expressions.tolist() == [E["happiness"], E["neutral"]] and len(seven.class_names) == 7
+    keep = _open("affectnet", tmp_path, unknown="keep")
+    assert keep.expressions.tolist() == [E["happiness"], E["contempt"], UNKNOWN, E["neutral"]]
+    val = _open("affectnet", tmp_path, "test")  # validation.csv, which has no header row
+    assert val.split == "val" and _names(val) == ["3/e.jpg"] and val.expressions.tolist() == [E["anger"]]
+
+
+def test_affectnet_csv_problems(tmp_path, build):
+    build.affectnet_csv(tmp_path)
+    f = tmp_path / "Manually_Annotated_file_lists" / "training.csv"
+    f.write_text(f.read_text() + "1/a.jpg,0,0,8,8,1;2,1,0,0\n9/zz.jpg,0,0,8,8,1;2,1,0,0\n1/q.jpg,0,0,8,8,1;2,12,0,0\n")
+    with pytest.raises(DatasetIndexError, match=r"training\.csv:6: duplicate entry '1/a.jpg' \(first on line 2\)"):
+        _open("affectnet", tmp_path)
+    ds = _open("affectnet", tmp_path, on_error="skip")
+    assert len(ds) == 3 and len(ds.problems) == 3
+    assert "zz.jpg not found" in ds.problems[1] and "label 12 outside 0..10" in ds.problems[2]
+
+
+def test_affectnet_npy(tmp_path, build):
+    build.affectnet_npy(tmp_path)
+    ds = _open("affectnet", tmp_path, landmarks=True)
+    assert _names(ds) == ["0.jpg", "1.jpg", "10.jpg"]  # numeric order; 2 is non-face (10)
+    assert ds.expressions.tolist() == [E["surprise"], E["neutral"], E["disgust"]]
+    assert [it.extra["valence"] for it in ds.items] == [0.5, 0.0, 0.1]
+    assert ds[2]["arousal"] == pytest.approx(0.2) and ds[0]["landmarks"].shape == (68, 2)
+    val = _open("affectnet", tmp_path, "val")  # no _lnd files: fine without landmarks
+    assert val.expressions.tolist() == [E["happiness"]] and val[0]["valence"] == pytest.approx(0.3)
+    with pytest.raises(DatasetIndexError, match=r"0_exp\.npy: annotation of 0\.jpg missing"):
+        _open("affectnet", tmp_path, "val", landmarks=True)
+
+
+# --- FER2013 / FERPlus ---------------------------------------------------------------------------------
+def test_fer2013(tmp_path, build):
+    import numpy as np
+
+    build.fer2013(tmp_path)
+    train = _open("fer2013", tmp_path, channels=1)
+    assert [it.extra["row"] for it in train.items] == [2, 3, 6]
+    assert train.expressions.tolist() == [E["anger"], E["happiness"], E["sadness"]]
+    assert np.array_equal(train[1]["image"][0].numpy(), _fer_pixels(1))
+    assert _open("fer2013", tmp_path / "fer2013.csv", "val").expressions.tolist() == [E["neutral"]]
+    test = _open("fer2013", tmp_path, "test", channels=3, size=24)
+    assert test.expressions.tolist() == [E["surprise"]] and test[0]["image"].shape == (3, 24, 24)
+    assert len(_open("fer2013", tmp_path, "all")) == 5
+
+
+def _fer_pixels(k):
+    import numpy as np
+
+    return ((np.arange(48 * 48) * (k + 1)) % 256).astype(np.uint8).reshape(48, 48)
+
+
+def test_fer2013_bad_rows(tmp_path, build):
+    build.fer2013(tmp_path, bad_rows=True)
+    with pytest.raises(DatasetIndexError, match=r"fer2013\.csv:7: pixels are not 2304 values"):
+        _open("fer2013", tmp_path)
+    ds = _open("fer2013", tmp_path, on_error="skip")
+    assert len(ds) == 3 and "label 7 outside 0..6" in ds.problems[1] and ":8:" in ds.problems[1]
+
+
+@pytest.mark.parametrize("folders", [True, False])
+def test_ferplus_majority_and_probability(tmp_path, build, folders):
+    import numpy as np
+
+    build.ferplus(tmp_path, folders=folders)
+    maj = _open("ferplus", tmp_path, channels=1)
+    assert _names(maj) == ["fer0000000.png", "fer0000001.png"]  # empty name skipped, 50/50 tie unknown
+    assert maj.expressions.tolist() == [E["neutral"], E["happiness"]]
+    assert np.array_equal(maj[1]["image"][0].numpy(), _fer_pixels(1))  # same pixels either way
+    prob = _open("ferplus", tmp_path, mode="probability")
+    assert _names(prob) == ["fer0000000.png", "fer0000001.png", "fer0000003.png"]
+    assert prob.expressions.tolist() == [E["neutral"], E["happiness"], E["happiness"]]  # tie: first column
+    p1 = prob[1]["expression_probs"]
+    assert p1.shape == (8,) and p1[E["happiness"]] == pytest.approx(0.6) and p1[E["surprise"]] == pytest.approx(0.4)
+    p3 = prob[2]["expression_probs"]  # single votes (anger 1, unknown 1) dropped
+    assert p3[E["happiness"]] == pytest.approx(0.5) and p3[E["sadness"]] == pytest.approx(0.5)
+    assert p3[E["anger"]] == 0
+    val = _open("ferplus", tmp_path, "val")
+    assert val.expressions.tolist() == [E["contempt"]]  # 7 of 10 votes
+    with pytest.raises(ValueError, match="no usable items for split 'val'"):
+        _open("ferplus", tmp_path, "val", contempt="drop")
+
+
+# --- CK+ ------------------------------------------------------------------------------------------------
+def test_ckplus_sequence_protocol(tmp_path, build):
+    build.ckplus(tmp_path)
+    ds = _open("ckplus", tmp_path, "all")
+    got = [(it.extra["sequence"], it.extra["frame"], it.expression) for it in ds.items]
+    assert got == [
+        ("S005/001", 3, E["disgust"]), ("S005/001", 4, E["disgust"]), ("S005/001", 5, E["disgust"]),
+        ("S005/001", 1, E["neutral"]),
+        ("S010/002", 2, E["surprise"]), ("S010/002", 3, E["surprise"]), ("S010/002", 4, E["surprise"]),
+        ("S010/002", 1, E["neutral"]),
+        ("S011/001", 1, E["contempt"]), ("S011/001", 2, E["contempt"]), ("S011/001", 3, E["contempt"]),
+        ("S011/004", 2, E["happiness"]), ("S011/004", 3, E["happiness"]), ("S011/004", 4, E["happiness"]),
+        ("S011/004", 1, E["neutral"]),
+    ]
+    assert ds.identity_names == ["S005", "S010", "S011"]
+    assert ds.identities.tolist() == [0] * 4 + [1] * 4 + [2] * 7
+    peak = _open("ckplus", tmp_path, "all", frames="peak")
+    assert [(it.extra["sequence"], it.extra["frame"]) for it in peak.items] == [
+        ("S005/001", 5), ("S010/002", 4), ("S011/001", 3), ("S011/004", 4)
+    ]
+    assert _open("ckplus", tmp_path, "all", neutral=False, last=1).expressions.tolist() == \
+        peak.expressions.tolist()
+
+
+def test_ckplus_subject_folds(tmp_path, build):
+    build.ckplus(tmp_path)
+    tests = []
+    for fold in range(3):
+        tr = _open("ckplus", tmp_path, "train", folds=3, fold=fold)
+        te = _open("ckplus", tmp_path, "test", folds=3, fold=fold)
+        assert not set(tr.identities.tolist()) & set(te.identities.tolist())
+        assert len(tr) + len(te) == 15
+        assert tr.identity_names == te.identity_names == ["S005", "S010", "S011"]  # ids stable across splits
+        tests += [(str(it.path), it.expression) for it in te.items]
+    assert len(tests) == len(set(tests)) == 15  # test folds cover every item once
+    with pytest.raises(ValueError, match="cannot make 10"):
+        _open("ckplus", tmp_path)  # 10 folds from 3 subjects
+
+
+def test_ckplus_bad_label_and_missing_peak(tmp_path, build):
+    build.ckplus(tmp_path)
+    bad = tmp_path / "Emotion" / "S005" / "001" / "S005_001_00000005_emotion.txt"
+    bad.write_text("9.0000000e+00\n")
+    with pytest.raises(DatasetIndexError, match=r"S005_001_00000005_emotion\.txt:1: emotion label: .*outside 0..7"):
+        _open("ckplus", tmp_path, "all")
+    gone = tmp_path / "Emotion" / "S010" / "002" / "S010_002_00000009_emotion.txt"
+    (gone.parent / "S010_002_00000004_emotion.txt").rename(gone)
+    ds = _open("ckplus", tmp_path, "all", on_error="skip")
+    assert len(ds.problems) == 2 and "peak frame 9 not found" in ds.problems[1]
+    assert ds.identity_names == ["S011"]
+
+
+# --- Oulu-CASIA -----------------------------------------------------------------------------------------
+def test_oulu(tmp_path, build):
+    build.oulu(tmp_path)
+    ds = _open("oulu", tmp_path, "all")
+    got = [(it.extra["sequence"], it.path.name, it.expression) for it in ds.items]
+    assert got == [
+        ("P001/Anger", "002.jpeg", E["anger"]), ("P001/Anger", "003.jpeg", E["anger"]),
+        ("P001/Anger", "004.jpeg", E["anger"]),
+        ("P001/Happiness", "000.jpeg", E["happiness"]), ("P001/Happiness", "001.jpeg", E["happiness"]),
+        ("P001/Happiness", "002.jpeg", E["happiness"]),
+        ("P002/Surprise", "001.jpeg", E["surprise"]), ("P002/Surprise", "002.jpeg", E["surprise"]),
+        ("P002/Surprise", "003.jpeg", E["surprise"]),
+    ]
+    assert all("VL" in it.path.parts and "Strong" in it.path.parts for it in ds.items)
+    assert ds.identity_names == ["P001", "P002"] and ds.identities.tolist() == [0] * 6 + [1] * 3
+    with_neutral = _open("oulu", tmp_path / "OriginalImg" / "VL", "all", neutral=True)
+    assert with_neutral.expressions.tolist().count(E["neutral"]) == 2  # P001 Anger, P002 Surprise
+    ni = _open("oulu", tmp_path, "all", modality="NI")
+    assert len(ni) == 1 and "NI" in ni.items[0].path.parts
+    weak = _open("oulu", tmp_path, "all", lighting="Weak")
+    assert weak.identity_names == ["P003"] and weak.expressions.tolist() == [E["fear"]]
+    te = _open("oulu", tmp_path, "test", folds=2, fold=1)
+    tr = _open("oulu", tmp_path, "train", folds=2, fold=1)
+    assert len(te) + len(tr) == 9 and len(set(te.identities.tolist())) == 1
+
+
+# --- KDEF -----------------------------------------------------------------------------------------------
+def test_kdef(tmp_path, build):
+    build.kdef(tmp_path)
+    ds = _open("kdef", tmp_path, "all")
+    got = [(it.path.name, it.expression, it.extra["subject"], it.extra["angle"]) for it in ds.items]
+    assert got == [
+        ("AF01AFS.JPG", E["fear"], "F01", "S"), ("AF01HAFL.JPG", E["happiness"], "F01", "FL"),
+        ("AM02NES.JPG", E["neutral"], "M02", "S"), ("BF01DIS.JPG", E["disgust"], "F01", "S"),
+        ("BF01SUHR.JPG", E["surprise"], "F01", "HR"),
+    ]
+    assert ds.identity_names == ["F01", "M02"] and ds.identities.tolist() == [0, 0, 1, 0, 0]
+    front = _open("kdef", tmp_path / "KDEF", "all", angles="S")
+    assert [it.path.name for it in front.items] == ["AF01AFS.JPG", "AM02NES.JPG", "BF01DIS.JPG"]
+    (tmp_path / "KDEF" / "AF01" / "AF01XXS.JPG").write_bytes(b"x")
+    with pytest.raises(DatasetIndexError, match=r"AF01XXS\.JPG: unknown expression code 'XX'"):
+        _open("kdef", tmp_path, "all")
+
+
+# --- Multi-PIE ------------------------------------------------------------------------------------------
+def test_multipie_raw_tree(tmp_path, build):
+    build.multipie_raw(tmp_path)
+    ds = _open("multipie", tmp_path, "all")
+    got = [(it.path.name, it.expression) for it in ds.items]
+    assert got == [
+        ("001_01_01_051_00.png", E["neutral"]), ("001_01_01_051_07.png", E["neutral"]),
+        ("001_01_02_051_07.png", E["happiness"]),
+        ("002_02_02_051_07.png", E["surprise"]),  # squint (002_02_03) has no canonical class
+        ("003_03_03_051_07.png", E["disgust"]),  # scream (001_04_03) neither
+    ]
+    assert ds.identity_names == ["001", "002", "003"] and ds.identities.tolist() == [0, 0, 0, 1, 2]
+    native = _open("multipie", tmp_path, "all", labels="native", illuminations=[7])
+    assert native.class_names == ("disgust", "scream", "smile", "squint", "surprise", "neutral")
+    assert [(it.path.name, it.expression) for it in native.items] == [
+        ("001_01_01_051_07.png", 5), ("001_01_02_051_07.png", 2), ("002_02_02_051_07.png", 4),
+        ("002_02_03_051_07.png", 3), ("003_03_03_051_07.png", 0), ("001_04_03_051_07.png", 1),
+    ]
+    cam = _open("multipie", tmp_path, "all", cameras=["04_1"])
+    assert [it.path.name for it in cam.items] == ["001_01_02_041_07.png"]
+    te = _open("multipie", tmp_path, "test", folds=3, fold=0, labels="native")
+    tr = _open("multipie", tmp_path, "train", folds=3, fold=0, labels="native")
+    assert len(te) + len(tr) == 7 and not set(te.identities.tolist()) & set(tr.identities.tolist())
+
+
+def test_multipie_jesrl_lists(tmp_path, build):
+    root = tmp_path / "dataset" / "multipie"
+    build.multipie_jesrl(root)
+    native = _open("multipie", root, labels="native")
+    assert _names(native) == ["train_0001.jpg", "train_0002.jpg", "train_0003.jpg"]
+    assert native.expressions.tolist() == [2, 1, 0] and native.identities.tolist() == [-1] * 3
+    canon = _open("multipie", root)
+    assert canon.expressions.tolist() == [E["happiness"], E["disgust"]]  # scream dropped
+    test = _open("multipie", root, "test")
+    assert _names(test) == ["test_0001.jpg"] and test.expressions.tolist() == [E["neutral"]]
+    assert len(_open("multipie", root, "all", labels="native")) == 4
+
+
+def test_multipie_jesrl_bad_row(tmp_path, build):
+    root = tmp_path / "mp"
+    build.multipie_jesrl(root, bad_row=True)
+    with pytest.raises(DatasetIndexError, match=r"list_attr_multipie_train\.txt:6: train_0004\.jpg: 2 classes"):
+        _open("multipie", root)
+
+
+# --- EmotioNet / GANimation -----------------------------------------------------------------------------
+@pytest.mark.parametrize("values", ["intensity", "presence"])
+def test_emotionet(tmp_path, build, values):
+    import numpy as np
+
+    from genfer.data.aus import presence_from_intensity
+
+    written = build.emotionet(tmp_path)
+    ds = _open("emotionet", tmp_path, aus=values)
+    rel = [f"{it.path.parts[-4]}/{it.path.name}" for it in ds.items]
+    assert rel == ["batch_a/frame_det_00_000001.bmp", "batch_a/frame_det_00_000003.bmp",
+                   "batch_b/frame_det_00_000001.bmp", "batch_b/frame_det_00_000003.bmp"]  # success=0 row gone
+    expect = np.concatenate([written["batch_a"][[0, 2]], written["batch_b"][[0, 2]]])
+    expect = np.round(expect, 2) if values == "intensity" else presence_from_intensity(expect)
+    s = ds[3]
+    assert s["aus"].dtype == torch.float32 and s["aus"].shape == (17,)
+    np.testing.assert_allclose(torch.stack([ds[i]["aus"] for i in range(4)]).numpy(), expect, atol=1e-6)
+    assert ds.expressions.tolist() == [UNKNOWN] * 4 and len(_open("emotionet", tmp_path / "batch_b")) == 2
+
+
+def test_ganimation(tmp_path, build):
+    build.ganimation(tmp_path)
+    train = _open("ganimation", tmp_path)
+    assert _names(train) == ["a", "b"] and train[1]["aus"].tolist() == [1.0] * 17
+    test = _open("ganimation", tmp_path, "test")
+    assert _names(test) == ["c"] and test[0]["aus"].tolist() == [2.0] * 17
+    with pytest.raises(DatasetIndexError, match=r"aus_openface\.pkl: 'd': no image"):
+        _open("ganimation", tmp_path, "all")
+    assert _names(_open("ganimation", tmp_path, "all", on_error="skip")) == ["a", "b", "c"]
+    (tmp_path / "test_ids.csv").write_text("c.jpg\nzz.jpg\n")
+    with pytest.raises(DatasetIndexError, match=r"test_ids\.csv:2: 'zz' has no entry in aus_openface\.pkl"):
+        _open("ganimation", tmp_path, "test")
+
+
+# --- FFHQ / CelebA-HQ -----------------------------------------------------------------------------------
+def test_ffhq(tmp_path, build):
+    build.ffhq(tmp_path)
+    assert [it.path.name for it in _open("ffhq", tmp_path).items] == ["00000.png", "00001.png"]
+    val = _open("ffhq", tmp_path, "test")
+    assert val.split == "val" and [it.extra["number"] for it in val.items] == [60000]
+    assert len(_open("ffhq", tmp_path, "all")) == 3
+    thumbs = _open("ffhq", tmp_path, resolution=128)
+    assert len(thumbs) == 1 and "thumbnails128x128" in thumbs.items[0].path.parts
+    assert thumbs[0]["identity"] == -1 and thumbs[0]["expression"] == UNKNOWN
+
+
+def test_celebahq_mask_layout(tmp_path, build):
+    build.celebahq_mask(tmp_path)
+    train = _open("celebahq", tmp_path)
+    assert [it.extra["number"] for it in train.items] == [0, 1]  # CelebA partition 0
+    assert _open("celebahq", tmp_path, "test").items[0].extra["celeba_file"] == "000006.jpg"
+    assert [it.extra["number"] for it in _open("celebahq", tmp_path, "val").items] == [10]
+    everything = _open("celebahq", tmp_path, "all")
+    assert [it.extra["number"] for it in everything.items] == [0, 1, 2, 10]
+    assert everything.identity_names == ["15", "2880", "3"] and everything.identities.tolist() == [1, 0, 1, 2]
+    (tmp_path / "list_eval_partition.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="list_eval_partition"):
+        _open("celebahq", tmp_path, "test")
+    assert len(_open("celebahq", tmp_path)) == 4
+
+
+def test_celebahq_stargan_layout(tmp_path, build):
+    build.celebahq_stargan(tmp_path)
+    train = _open("celebahq", tmp_path)
+    assert [(it.path.name, it.extra["gender"]) for it in train.items] == [("a.jpg", "female"), ("b.jpg", "male")]
+    assert [it.path.name for it in _open("celebahq", tmp_path, "test").items] == ["c.jpg"]
+
+
+# --- SFEW / folder --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("nested", [False, True])
+def test_sfew(tmp_path, build, nested):
+    build.sfew(tmp_path, nested=nested)
+    train = _open("sfew", tmp_path)
+    assert [it.path.name for it in train.items] == ["a.png", "b.png", "c.png"]
+    assert train.expressions.tolist() == [E["anger"], E["happiness"], E["happiness"]]
+    val = _open("sfew", tmp_path, "test")
+    assert val.split == "val" and val.expressions.tolist() == [E["sadness"]]
+
+
+def test_folder_class_names_and_splits(tmp_path, image_writer):
+    for rel in ("train/happy/x.jpg", "train/Angry/sub/y.jpg", "train/contempt/w.jpg", "Test/Neutral/z.jpg"):
+        image_writer(tmp_path / rel)
+    train = _open("folder", tmp_path)
+    assert [(it.path.name, it.expression) for it in train.items] == [
+        ("y.jpg", E["anger"]), ("w.jpg", E["contempt"]), ("x.jpg", E["happiness"])
+    ]
+    assert _open("folder", tmp_path, "test").expressions.tolist() == [E["neutral"]]
+    assert len(_open("folder", tmp_path, "all")) == 4
+    with pytest.raises(FileNotFoundError, match="no val/ folder"):
+        _open("folder", tmp_path, "val")
+    image_writer(tmp_path / "train" / "other" / "o.jpg")
+    with pytest.raises(DatasetIndexError, match=r"other: not a class folder: unknown expression 'other'"):
+        _open("folder", tmp_path)
+    flat = tmp_path / "flat"
+    image_writer(flat / "sad" / "s.jpg")
+    assert _open("folder", flat).expressions.tolist() == [E["sadness"]]
+
+
+def test_folder_numbered_classes_need_a_label_map(tmp_path, image_writer):
+    for k in (1, 4, 7):
+        image_writer(tmp_path / "raf-db" / "train" / str(k) / f"{k}.jpg")
+    with pytest.raises(DatasetIndexError, match="pass label_map="):
+        _open("folder", tmp_path / "raf-db")
+    ds = _open("folder", tmp_path / "raf-db", label_map="rafdb")
+    assert ds.expressions.tolist() == [E["surprise"], E["happiness"], E["neutral"]]
+    canon = _open("folder", tmp_path / "raf-db", label_map="canonical")
+    assert canon.expressions.tolist() == [E["happiness"], E["fear"], E["contempt"]]
+
+
+def test_folder_csv_list(tmp_path, image_writer):
+    for n in ("a b.jpg", "é.jpg", "c.jpg", "d.jpg"):
+        image_writer(tmp_path / "imgs" / n)
+    lst = tmp_path / "list.csv"
+    lst.write_text(
+        "path,expression,split,subject\n"
+        "imgs/a b.jpg,happy,train,s2\nimgs/é.jpg,6,train,s1\nimgs/c.jpg,,test,s1\nimgs/d.jpg,fear,valid,s3\n"
+    )
+    train = _open("folder", lst)
+    assert [it.path.name for it in train.items] == ["a b.jpg", "é.jpg"]
+    assert train.expressions.tolist() == [E["happiness"], E["anger"]]
+    assert train.identity_names == ["s1", "s2"] and train.identities.tolist() == [1, 0]
+    assert _open("folder", tmp_path, "test", list_file="list.csv", unknown="keep").expressions.tolist() == [UNKNOWN]
+    assert _open("folder", lst, "val").expressions.tolist() == [E["fear"]]
+    plain = tmp_path / "plain.txt"
+    plain.write_text("imgs/c.jpg,surprise\nimgs/d.jpg,bogus\nimgs/c.jpg,sad\n")
+    ds = _open("folder", plain, on_error="skip")
+    assert ds.expressions.tolist() == [E["surprise"]]
+    assert "plain.txt:2: label: unknown expression 'bogus'" in ds.problems[0]
+    assert "plain.txt:3: duplicate entry" in ds.problems[1]
+    with pytest.raises(ValueError, match="no split column"):
+        _open("folder", plain, "test")

@@ -52,6 +52,7 @@ _ALIASES = {
     "disgusted": "disgust",
     "angry": "anger",
     "neutrality": "neutral",
+    "contemptuous": "contempt",
 }
 
 
@@ -94,8 +95,37 @@ RAFDB = LabelMap(
 # FER2013 / FERPlus emotion column 0..6.
 FER2013 = LabelMap("fer2013", ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"))
 # AffectNet expression 0..10; 8 none, 9 uncertain, 10 non-face.
-AFFECTNET = LabelMap("affectnet", EXPRESSIONS + ("unknown", "unknown", "unknown"))
+AFFECTNET = LabelMap("affectnet", (*EXPRESSIONS, "unknown", "unknown", "unknown"))
 # CK+ Emotion/*.txt values 0..7 (0 is neutral, which CK+ only implies by the first frame).
 CKPLUS = LabelMap(
     "ckplus", ("neutral", "anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")
 )
+# FERPlus fer2013new.csv vote columns, in file order (``unknown`` and ``NF`` = not a face).
+FERPLUS_COLUMNS: tuple[str, ...] = (
+    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF"
+)
+"""The ten vote columns of fer2013new.csv, in file order."""
+FERPLUS = LabelMap("ferplus", (*FERPLUS_COLUMNS[:8], "unknown", "unknown"))
+
+# Multi-PIE as JESRL numbers it (README: "do not change this order"). Scream and squint have no
+# canonical class: ``MULTIPIE`` maps them to unknown; readers can keep the native 6 labels instead.
+MULTIPIE_CLASSES: tuple[str, ...] = ("disgust", "scream", "smile", "squint", "surprise", "neutral")
+MULTIPIE = LabelMap("multipie", ("disgust", "unknown", "happiness", "unknown", "surprise", "neutral"))
+MULTIPIE_RECORDINGS: dict[tuple[int, int], str] = {
+    (1, 1): "neutral", (1, 2): "smile",
+    (2, 1): "neutral", (2, 2): "surprise", (2, 3): "squint",
+    (3, 1): "neutral", (3, 2): "smile", (3, 3): "disgust",
+    (4, 1): "neutral", (4, 2): "neutral", (4, 3): "scream",
+}
+"""Multi-PIE expression of each (session, recording), as native ``MULTIPIE_CLASSES`` names."""
+
+# KDEF file-name expression codes (characters 5-6 of e.g. AF01ANS.JPG).
+KDEF_CODES: dict[str, str] = {
+    "AF": "fear", "AN": "anger", "DI": "disgust", "HA": "happiness",
+    "NE": "neutral", "SA": "sadness", "SU": "surprise",
+}
+
+LABEL_MAPS: dict[str, LabelMap] = {
+    m.dataset: m for m in (RAFDB, FER2013, AFFECTNET, CKPLUS, FERPLUS, MULTIPIE)
+}
+"""Every dataset label order by name, for readers of numbered class folders or CSV lists."""

@@ -2,8 +2,41 @@
 
 Each reader is registered in ``genfer._registry.DATASETS`` under its short name and built as
 ``DATASETS.get(name)(root, split=..., channels=...)`` or ``genfer.data.base.open_dataset``.
+Layouts, label maps and splits: each module's docstring and ``docs/datasets/<name>.md``.
 """
 
-from genfer.data.datasets import casia, rafdb
+from genfer.data.datasets import (
+    affectnet,
+    casia,
+    celebahq,
+    ckplus,
+    emotionet,
+    fer2013,
+    ferplus,
+    ffhq,
+    folder,
+    ganimation,
+    kdef,
+    multipie,
+    oulu,
+    rafdb,
+    sfew,
+)
 
-__all__ = ["casia", "rafdb"]
+__all__ = [
+    "affectnet",
+    "casia",
+    "celebahq",
+    "ckplus",
+    "emotionet",
+    "fer2013",
+    "ferplus",
+    "ffhq",
+    "folder",
+    "ganimation",
+    "kdef",
+    "multipie",
+    "oulu",
+    "rafdb",
+    "sfew",
+]
