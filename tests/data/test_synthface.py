@@ -175,3 +175,79 @@ def test_splits_are_disjoint_and_labels_balanced():
     sub = SynthFace(2, 4, size=32, expressions=[1, 3])
     assert set(sub.expressions.tolist()) == {1, 3}
     assert torch.bincount(sub.expressions, minlength=7)[[1, 3]].tolist() == [4, 4]
+
+
+def test_export_writes_three_layouts_that_parse_back(tmp_path):
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from genfer.data.aus import read_openface_csv
+    from genfer.data.labels import RAFDB
+    from genfer.data.synthface.export import export_synthface
+
+    out = tmp_path / "synth"
+    s = export_synthface(out, 3, 7, test_identities=2, size=32, channels=3, seed=5)
+    assert s["images"] == {"train": 21, "test": 14}
+    with open(out / "synthface_index.csv") as f:
+        index = list(csv.DictReader(f))
+    by_file = {r["file"]: r for r in index}
+    # (a) RAF-DB basic: label lines in RAF's order, aligned JPEGs that decode
+    lines = (out / "rafdb/basic/EmoLabel/list_patition_label.txt").read_text().split("\n")[:-1]
+    assert len(lines) == 35 and lines[0].startswith("train_00001.jpg ") and lines[21].startswith("test_0001.jpg ")
+    for line in lines:
+        name, label = line.split(" ")
+        img = out / "rafdb/basic/Image/aligned" / name.replace(".jpg", "_aligned.jpg")
+        row = by_file[str(img.relative_to(out))]
+        assert RAFDB.to_canonical(int(label)) == int(row["expression"])
+        assert int(row["identity"]) >= 100_000 if name.startswith("test") else int(row["identity"]) < 3
+    with Image.open(out / "rafdb/basic/Image/aligned/test_0014_aligned.jpg") as im:
+        assert im.size == (32, 32) and im.mode == "RGB"
+    # (b) CASIA-WebFace tree of the training identities
+    assert sorted(p.name for p in (out / "casia").iterdir()) == ["0000000", "0000001", "0000002"]
+    assert sorted(p.name for p in (out / "casia/0000001").iterdir()) == [f"{i:03d}.jpg" for i in range(1, 8)]
+    # (c) OpenFace CSV + aligned BMPs, frames from 1, intensities as rendered
+    table = read_openface_csv(out / "emotionet/processed/EmotioNet.csv")
+    assert table.frame.tolist() == list(range(1, 22))
+    ds = SynthFace(3, 7, size=32, channels=3, seed=5)
+    assert np.allclose(table.intensity, ds.aus.numpy(), atol=0.006)
+    bmp = out / "emotionet/processed/EmotioNet_aligned/frame_det_00_000021.bmp"
+    assert np.array_equal(np.asarray(Image.open(bmp)), ds.images[20].permute(1, 2, 0).numpy())
+    assert (out / "README.txt").read_text() and (out / "synthface.json").is_file()
+    with pytest.raises(FileExistsError):
+        export_synthface(out, 1, 1, size=32)
+
+
+def test_export_reads_back_with_genfer_readers(tmp_path):
+    from genfer.data.base import open_dataset
+    from genfer.data.synthface.export import export_synthface
+
+    export_synthface(tmp_path, 2, 7, test_identities=1, size=32)
+    raf = open_dataset(f"rafdb:{tmp_path}/rafdb", split="train", channels=1)
+    ds = SynthFace(2, 7, size=32)
+    assert len(raf) == 14 and sorted(raf.expressions.tolist()) == sorted(ds.expressions.tolist())
+    assert len(open_dataset(f"rafdb:{tmp_path}/rafdb", split="test", channels=1)) == 7
+    casia = open_dataset(f"casia:{tmp_path}/casia", channels=1)
+    assert len(casia) == 14 and len(set(casia.identities.tolist())) == 2
+    emo = open_dataset(f"emotionet:{tmp_path}/emotionet", channels=1)
+    assert len(emo) == 14 and emo[0]["image"].shape == (1, 32, 32)
+
+
+def test_cli_synth(tmp_path, capsys):
+    import argparse
+
+    from genfer.cli import synth
+
+    parser = argparse.ArgumentParser()
+    synth.register(parser.add_subparsers())
+    out = tmp_path / "o"
+    args = parser.parse_args(["synth", str(out), "--identities", "2", "--per-identity", "2", "--size", "32",
+                              "--test-identities", "1", "--seed", "3", "--channels", "3"])
+    assert args.func(args) == 0
+    text = (out / "rafdb/basic/EmoLabel/list_patition_label.txt").read_text().split()
+    assert text[0] == "train_00001.jpg" and text[-2] == "test_0002.jpg"
+    assert "wrote 4 train + 2 test images" in capsys.readouterr().out
+    import json
+
+    assert json.loads((out / "synthface.json").read_text())["seed"] == 3
