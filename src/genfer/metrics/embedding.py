@@ -1,0 +1,284 @@
+"""ACD (identity distance) and ED (expression distance) through a pluggable embedding network.
+
+Both are the mean distance between the embeddings of paired images (a generated image and its
+source/reference, matched by file name):
+
+- **ACD**, Average Content Distance (MoCoGAN, Tulyakov et al. 2018; reused by CDAN and US-GAN):
+  L2 between face-recognition embeddings. CDAN used dlib's 128-d ResNet descriptor
+  (``face_recognition``); the face-api.js 128-d net is a port of the same kind.
+- **ED**, expression distance: CDAN's definition is the L2 distance between the 17 OpenFace 2.x
+  AU intensity vectors (``AU01_r`` ... ``AU45_r``, 0..5) of the two images, read from OpenFace
+  CSVs; alternatively the distance between a fixed expression recogniser's outputs.
+
+The embedding network is always named in the result. A pair where either side has no face
+(the embedder returns None) is not measured but counted (``num_no_face``), never dropped
+silently.
+
+An ``Embedder`` has ``name``, ``distance`` (``l2`` or ``cosine``) and either
+``__call__(images [N, 3, H, W] float in [0, 1]) -> [N, D] tensor or a list of [D] / None`` or,
+for embeddings read from files (OpenFace CSVs), ``embed_files(paths) -> list of [D] / None``
+with ``file_exts`` naming the files it reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from genfer.data.aus import AU_NAMES
+from genfer.metrics.base import Metric
+
+
+class EmbedderUnavailableError(RuntimeError):
+    """An embedding network cannot be used here (its port or its weights are missing)."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Images -> embeddings. ``None`` for an image where no face was found."""
+
+    name: str
+    distance: str
+
+    def __call__(self, images: Tensor) -> Tensor | Sequence[Tensor | None]: ...
+
+
+@runtime_checkable
+class FileEmbedder(Protocol):
+    """Files (e.g. OpenFace CSVs) -> embeddings. ``None`` for a file that holds no face."""
+
+    name: str
+    distance: str
+    file_exts: tuple[str, ...]
+
+    def embed_files(self, paths: Sequence[Path]) -> list[Tensor | None]: ...
+
+
+def as_rows(out: Tensor | Sequence[Tensor | None], n: int) -> list[Tensor | None]:
+    """An embedder's output as a list of ``n`` float64 ``[D]`` tensors or None."""
+    rows: list[Tensor | None] = list(out.unbind(0)) if isinstance(out, Tensor) else list(out)
+    if len(rows) != n:
+        raise ValueError(f"embedder returned {len(rows)} embeddings for {n} images")
+    return [None if r is None else r.detach().reshape(-1).to(torch.float64).cpu() for r in rows]
+
+
+def embedding_distance(a: Tensor, b: Tensor, distance: str = "l2") -> Tensor:
+    """Row-wise distance of ``[N, D]`` embeddings: ``l2`` (Euclidean) or ``cosine`` (1 - cos)."""
+    if distance == "l2":
+        return (a - b).norm(dim=1)
+    if distance == "cosine":
+        return 1 - torch.nn.functional.cosine_similarity(a, b, dim=1)
+    raise ValueError(f"unknown distance {distance!r}; known: l2, cosine")
+
+
+class EmbeddingDistance(Metric):
+    """Mean +- std (ddof 0) of embedding distances over pairs, counting pairs without a face.
+
+    Args:
+        name: ``acd`` or ``ed``.
+        embedder: an ``Embedder`` (used by ``update``) or ``FileEmbedder``; may be None when
+            only ``update_embeddings`` is used.
+        distance: overrides the embedder's distance.
+        embedder_name: names the embedding network when ``embedder`` is None.
+    """
+
+    def __init__(
+        self, name: str, embedder: Any = None, distance: str | None = None, embedder_name: str | None = None
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.embedder = embedder
+        self.distance = distance or getattr(embedder, "distance", "l2")
+        self.embedder_name = embedder_name or getattr(embedder, "name", "unnamed")
+        for k in ("sum", "sumsq", "n", "no_face_pred", "no_face_target", "no_face_both"):
+            self.add_state(k, torch.zeros((), dtype=torch.float64))
+
+    def update_embeddings(self, pred: Sequence[Tensor | None], target: Sequence[Tensor | None]) -> None:
+        """Add pairs of embeddings (``[D]`` or None where no face was found)."""
+        if len(pred) != len(target):
+            raise ValueError(f"{len(pred)} predicted vs {len(target)} target embeddings")
+        pa, pb = [], []
+        for a, b in zip(pred, target):
+            if a is None or b is None:
+                key = "both" if a is None and b is None else ("pred" if a is None else "target")
+                self._add(f"no_face_{key}", torch.tensor(1.0))
+                continue
+            pa.append(a.reshape(-1).to(torch.float64).cpu())
+            pb.append(b.reshape(-1).to(torch.float64).cpu())
+        if not pa:
+            return
+        d = embedding_distance(torch.stack(pa), torch.stack(pb), self.distance)
+        self._add("sum", d.sum())
+        self._add("sumsq", (d * d).sum())
+        self._add("n", torch.tensor(float(d.numel())))
+
+    @torch.no_grad()
+    def update(self, pred: Tensor, target: Tensor) -> None:
+        """Add image pairs ``[N, 3, H, W]`` (float in [0, 1]) through the embedder."""
+        if self.embedder is None or not callable(self.embedder):
+            raise TypeError(f"{self.name}: no image embedder set; use update_embeddings")
+        n = pred.shape[0]
+        self.update_embeddings(as_rows(self.embedder(pred), n), as_rows(self.embedder(target), n))
+
+    def compute(self) -> dict[str, Any]:
+        s = self.state()
+        n = float(s["n"])
+        mean = float(s["sum"]) / n if n else math.nan
+        var = max(float(s["sumsq"]) / n - mean * mean, 0.0) if n else math.nan
+        no_face = {k: int(s[f"no_face_{k}"]) for k in ("pred", "target", "both")}
+        return {
+            "metric": self.name,
+            "mean": mean,
+            "std": math.sqrt(var) if n else math.nan,
+            "std_ddof": 0,
+            "num_pairs": int(n),
+            "num_no_face": sum(no_face.values()),
+            "no_face": no_face,
+            "embedder": self.embedder_name,
+            "distance": self.distance,
+        }
+
+
+# --- embedders ------------------------------------------------------------------------------
+def read_openface_aus(path: str | Path) -> Tensor | None:
+    """The 17 AU intensities of the most confident face in an OpenFace 2.x CSV, or None.
+
+    Reads FaceLandmarkImg (``face, confidence, AU01_r ...``) and FeatureExtraction
+    (``frame, face_id, timestamp, confidence, success, ...``) CSVs, with or without spaces after
+    the commas. Rows with ``success`` 0 are not faces. Returns float64 ``[17]`` in AU_NAMES order.
+    """
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f, skipinitialspace=True)
+        fields = [c.strip() for c in (reader.fieldnames or [])]
+        cols = [f"{n}_r" for n in AU_NAMES]
+        missing = [c for c in cols if c not in fields]
+        if missing:
+            raise ValueError(f"{path}: not an OpenFace AU CSV (missing {', '.join(missing[:3])}...)")
+        best, best_conf = None, -math.inf
+        for row in reader:
+            row = {k.strip(): v for k, v in row.items() if k is not None}
+            if row.get("success", "1").strip() in ("0", "0.0"):
+                continue
+            conf = float(row.get("confidence", "1") or 1)
+            if conf > best_conf:
+                best, best_conf = row, conf
+    if best is None:
+        return None
+    return torch.tensor([float(best[c]) for c in cols], dtype=torch.float64)
+
+
+class OpenFaceAUEmbedder:
+    """ED's CDAN definition: 17 OpenFace AU intensities per image, read from ``<stem>.csv`` files.
+
+    Args:
+        scale: divide intensities by this (1 keeps OpenFace's 0..5 as CDAN; 5 maps to 0..1).
+    """
+
+    distance = "l2"
+    file_exts = (".csv",)
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = float(scale)
+        self.name = "openface2-au17-intensity" + (f"/{scale:g}" if scale != 1 else "")
+
+    def embed_files(self, paths: Sequence[Path]) -> list[Tensor | None]:
+        out = []
+        for p in paths:
+            v = read_openface_aus(p)
+            out.append(None if v is None else v / self.scale)
+        return out
+
+
+class RecogniserEmbedder:
+    """An expression recogniser's outputs as the expression embedding (ED).
+
+    Args:
+        fn: images ``[N, 3, H, W]`` in [0, 1] -> logits ``[N, K]`` (e.g. a genfer recogniser's
+            classify function, already on its device).
+        name: names the network (and checkpoint) in results.
+        output: ``probs`` (softmax) or ``logits``.
+        device: where ``fn`` expects its inputs.
+    """
+
+    distance = "l2"
+
+    def __init__(
+        self, fn: Callable[[Tensor], Tensor], name: str, output: str = "probs", device: str = "cpu"
+    ) -> None:
+        if output not in ("probs", "logits"):
+            raise ValueError(f"output must be probs or logits, got {output!r}")
+        self.fn, self.output, self.device = fn, output, device
+        self.name = f"{name}:{output}"
+
+    @torch.no_grad()
+    def __call__(self, images: Tensor) -> Tensor:
+        z = self.fn(images.to(self.device)).float()
+        return z.softmax(1) if self.output == "probs" else z
+
+
+_EMBEDDERS: dict[str, Callable[..., Any]] = {}
+
+
+def register_embedder(name: str, factory: Callable[..., Any]) -> None:
+    """Make an embedder buildable by name (``genfer metrics acd --embedder NAME``)."""
+    _EMBEDDERS[name] = factory
+
+
+def embedder_names() -> list[str]:
+    return sorted(_EMBEDDERS)
+
+
+def build_embedder(name: str, **kwargs: Any) -> Any:
+    """Build a registered embedder; raises ``EmbedderUnavailableError`` with the reason."""
+    if name not in _EMBEDDERS:
+        raise KeyError(f"unknown embedder {name!r}; known: {', '.join(embedder_names())}")
+    return _EMBEDDERS[name](**kwargs)
+
+
+def _ported(module: str, what: str) -> Callable[..., Any]:
+    """Factory for an identity net ported elsewhere in genfer: ``module.build_embedder(weights=...)``."""
+
+    def factory(weights: str | None = None, **kwargs: Any) -> Any:
+        import importlib
+
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            raise EmbedderUnavailableError(
+                f"the {what} is not available in this genfer build (no {module}); "
+                "use another --embedder or install a genfer version that ports it"
+            ) from None
+        try:
+            return mod.build_embedder(weights=weights, **kwargs)
+        except FileNotFoundError as e:
+            raise EmbedderUnavailableError(f"{what}: weights missing: {e}") from None
+
+    return factory
+
+
+def _recogniser(checkpoint: str | None = None, output: str = "probs", **kwargs: Any) -> RecogniserEmbedder:
+    if not checkpoint:
+        raise EmbedderUnavailableError("the recogniser embedder needs a genfer checkpoint (--checkpoint DIR)")
+    try:
+        from genfer.engine.checkpoint import load_classifier  # type: ignore[attr-defined]
+    except ImportError:
+        raise EmbedderUnavailableError(
+            "loading a recogniser checkpoint needs genfer.engine.checkpoint.load_classifier, "
+            "which this genfer build does not have"
+        ) from None
+    fn = load_classifier(checkpoint, **kwargs)
+    return RecogniserEmbedder(fn, f"genfer-recogniser:{Path(checkpoint).name}", output)
+
+
+register_embedder("openface_au", lambda scale=1.0, **_: OpenFaceAUEmbedder(scale))
+register_embedder(
+    "face_api", _ported("genfer.models.pretrained.face_api", "face-api.js 128-d face recognition net")
+)
+register_embedder("dlib", _ported("genfer.models.pretrained.dlib_resnet", "dlib 128-d face descriptor"))
+register_embedder("recogniser", _recogniser)
