@@ -515,3 +515,16 @@ def test_folder_csv_list(tmp_path, image_writer):
     assert "plain.txt:3: duplicate entry" in ds.problems[1]
     with pytest.raises(ValueError, match="no split column"):
         _open("folder", plain, "test")
+
+
+def test_every_reader_has_a_docs_page():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "datasets"
+    table = (docs / "README.md").read_text()
+    for name in DATASETS.names():
+        page = docs / f"{name}.md"
+        assert page.is_file(), f"missing {page}"
+        assert f"`{name}`" in table and f"({name}.md)" in table
+        text = page.read_text()
+        assert "## " in text and "Use with genfer" in text
