@@ -7,6 +7,7 @@ import torch
 
 import genfer.data.datasets  # noqa: F401  (registers the readers)
 from genfer._registry import DATASETS
+from genfer.data.aus import AU_NAMES
 from genfer.data.base import DatasetIndexError, FaceDataset, open_dataset, subject_folds
 from genfer.data.labels import EXPRESSIONS, UNKNOWN
 
@@ -528,3 +529,61 @@ def test_every_reader_has_a_docs_page():
         assert f"`{name}`" in table and f"({name}.md)" in table
         text = page.read_text()
         assert "## " in text and "Use with genfer" in text
+
+
+def test_readers_on_synthface_export(tmp_path):
+    """SynthFace's export writes RAF-DB, CASIA and EmotioNet layouts; readers must agree with its index."""
+    import csv
+
+    export = pytest.importorskip("genfer.data.synthface.export")
+    export.export_synthface(tmp_path, identities=2, per_identity=3, test_identities=1, size=32, channels=1)
+    with open(tmp_path / "synthface_index.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    truth = {r["file"]: r for r in rows}
+    raf = _open("rafdb", tmp_path / "rafdb", channels=1)
+    for it in raf.items:
+        assert it.expression == int(truth[str(it.path.relative_to(tmp_path))]["expression"])
+    assert len(raf) == 6 and len(_open("rafdb", tmp_path / "rafdb", "test")) == 3
+    casia = _open("casia", tmp_path / "casia")
+    idents = [int(truth[str(it.path.relative_to(tmp_path))]["identity"]) for it in casia.items]
+    assert casia.identities.tolist() == [sorted(set(idents)).index(i) for i in idents]
+    emo = _open("emotionet", tmp_path / "emotionet")
+    assert len(emo) == 6
+    for it in emo.items:
+        expect = [float(truth[str(it.path.relative_to(tmp_path))][a]) for a in AU_NAMES]
+        assert it.aus.tolist() == pytest.approx(expect, abs=0.0051)  # CSV keeps 2 decimals
+
+
+def test_bad_image_file_fails_at_load_naming_it(tmp_path, make_rafdb):
+    from genfer.data.io import ImageError
+
+    basic = make_rafdb(tmp_path)
+    broken = basic / "Image" / "aligned" / "train_00002_aligned.jpg"
+    broken.write_bytes(b"")
+    ds = _open("rafdb", basic)  # indexing only stats files
+    assert ds[0]["image"].shape == (3, 10, 10)
+    with pytest.raises(ImageError, match=r"train_00002_aligned\.jpg: empty file"):
+        ds[1]
+
+
+def test_added_label_maps_round_trip():
+    from genfer.data.labels import FERPLUS, KDEF_CODES, LABEL_MAPS, MULTIPIE, MULTIPIE_RECORDINGS
+
+    assert set(LABEL_MAPS) == {"rafdb", "fer2013", "affectnet", "ckplus", "ferplus", "multipie"}
+    for m in LABEL_MAPS.values():
+        for label in range(m.offset, m.offset + len(m.names)):
+            c = m.to_canonical(label)
+            if c != UNKNOWN:
+                assert m.from_canonical(c) == label
+    assert [FERPLUS.to_canonical(j) for j in range(10)] == [0, 1, 3, 2, 6, 5, 4, 7, UNKNOWN, UNKNOWN]
+    assert [MULTIPIE.to_canonical(j) for j in range(6)] == [5, UNKNOWN, 1, UNKNOWN, 3, 0]
+    assert sorted(E[v] for v in KDEF_CODES.values()) == list(range(7))
+    assert set(MULTIPIE_RECORDINGS.values()) == {"disgust", "scream", "smile", "squint", "surprise", "neutral"}
+
+
+def test_open_dataset_typed_options(tmp_path, build):
+    build.ckplus(tmp_path)
+    ds = open_dataset(f"ckplus:{tmp_path}?folds=3&fold=2&frames=peak&neutral=false", split="test")
+    assert ds.frames == "peak" and ds.neutral is False and len(ds) in (1, 2)
+    with pytest.raises(ValueError, match="not key=value"):
+        open_dataset(f"ckplus:{tmp_path}?folds")
