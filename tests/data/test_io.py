@@ -100,6 +100,16 @@ def test_16bit_grey_png_scaled_with_rounding(tmp_path):
     assert t[0, 0].tolist() == [0, 1, 255, 128]
 
 
+def test_16bit_rgb_png(tmp_path, png_writer):
+    px = np.array([[[65535, 0, 32768], [257, 514, 771]]], dtype=">u2")  # 1 row, 2 pixels
+    p = tmp_path / "rgb48.png"
+    p.write_bytes(png_writer(2, 1, bit_depth=16, colour_type=2, data=b"\x00" + px.tobytes()))
+    t = read_image(p)
+    assert t.shape == (3, 1, 2)
+    assert t[:, 0, 0].tolist() == [255, 0, 128] and t[:, 0, 1].tolist() == [1, 2, 3]
+    assert read_image(p, channels=1).shape == (1, 1, 2)
+
+
 def test_palette_with_and_without_transparency(tmp_path):
     a = _rgb(4, 4)
     pal = Image.fromarray(a).quantize(colors=8)

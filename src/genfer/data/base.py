@@ -37,7 +37,7 @@ from genfer.data.io import read_image
 from genfer.data.labels import BASIC7, CONTEMPT, EXPRESSIONS, UNKNOWN
 
 
-@dataclass
+@dataclass(slots=True)
 class FaceItem:
     """One image of a dataset and its labels.
 

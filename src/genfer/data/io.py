@@ -11,7 +11,8 @@ files are handled:
   i.e. colours are multiplied by alpha, so opaque pixels are unchanged and transparent ones
   become black;
 - CMYK is converted to RGB by Pillow (Adobe-inverted JPEG CMYK included; ICC profiles ignored);
-- 16-bit greyscale is scaled to 8 bits with rounding (``v * 255 / 65535``); 32-bit integer
+- 16-bit greyscale is scaled to 8 bits with rounding (``v * 255 / 65535``); 16-bit RGB comes
+  from Pillow as 8-bit RGB (the high byte of each sample); 32-bit integer
   images are treated the same when a value exceeds 255; float images are rounded and clipped
   to 0..255;
 - ``channels=1`` is ITU-R 601-2 luma (``L = 0.299 R + 0.587 G + 0.114 B``, Pillow's ``L``
