@@ -1,3 +1,4 @@
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -136,7 +137,7 @@ def test_fid_of_set_with_itself_is_zero_and_grows_with_noise(random_extractor):
     assert fid_from_features(f0, random_extractor(x.clone())["pool"]) == pytest.approx(0.0, abs=1e-6)
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
     fids = [fid_from_features(f0, random_extractor((x + s * noise).clamp(0, 1))["pool"]) for s in (0.05, 0.15, 0.4)]
-    assert all(a < b for a, b in zip(fids, fids[1:])), fids
+    assert all(a < b for a, b in itertools.pairwise(fids)), fids
     assert fids[0] > 0
 
 
@@ -239,7 +240,7 @@ def test_fid_against_npz_reference_stats(tmp_path, random_extractor):
     mu, sigma = mean_cov(feats)
     np.savez(tmp_path / "ref.npz", mu=mu.numpy(), sigma=sigma.numpy())
     mu2, sigma2, n = load_reference_stats(tmp_path / "ref.npz")
-    assert n is None and torch.allclose(mu2, mu)
+    assert n is None and torch.allclose(mu2, mu) and torch.allclose(sigma2, sigma)
     r = fid_folders(tmp_path / "ref.npz", tmp_path / "real", random_extractor, progress=False)
     assert r["fid"] == pytest.approx(0.0, abs=1e-6)
 

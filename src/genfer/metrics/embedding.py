@@ -22,16 +22,16 @@ with ``file_exts`` naming the files it reads.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from genfer.data.aus import AU_NAMES
+from genfer.data.aus import AU_NAMES, read_openface_csv
 from genfer.metrics.base import Metric
 
 
@@ -149,28 +149,23 @@ class EmbeddingDistance(Metric):
 def read_openface_aus(path: str | Path) -> Tensor | None:
     """The 17 AU intensities of the most confident face in an OpenFace 2.x CSV, or None.
 
-    Reads FaceLandmarkImg (``face, confidence, AU01_r ...``) and FeatureExtraction
-    (``frame, face_id, timestamp, confidence, success, ...``) CSVs, with or without spaces after
-    the commas. Rows with ``success`` 0 are not faces. Returns float64 ``[17]`` in AU_NAMES order.
+    Reads FaceLandmarkImg and FeatureExtraction CSVs through ``genfer.data.aus.read_openface_csv``
+    (rows whose ``success`` is 0 are not faces). Returns float64 ``[17]`` in ``AU_NAMES`` order.
+
+    Raises:
+        ValueError: not an OpenFace CSV, or it lacks some of the 17 ``AUxx_r`` columns.
     """
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f, skipinitialspace=True)
-        fields = [c.strip() for c in (reader.fieldnames or [])]
-        cols = [f"{n}_r" for n in AU_NAMES]
-        missing = [c for c in cols if c not in fields]
-        if missing:
-            raise ValueError(f"{path}: not an OpenFace AU CSV (missing {', '.join(missing[:3])}...)")
-        best, best_conf = None, -math.inf
-        for row in reader:
-            row = {k.strip(): v for k, v in row.items() if k is not None}
-            if row.get("success", "1").strip() in ("0", "0.0"):
-                continue
-            conf = float(row.get("confidence", "1") or 1)
-            if conf > best_conf:
-                best, best_conf = row, conf
-    if best is None:
+    table = read_openface_csv(path)
+    missing = [f"{n}_r" for j, n in enumerate(AU_NAMES) if len(table) and np.isnan(table.intensity[:, j]).all()]
+    if len(table) == 0:
+        if not any(f"{n}_r" in table.columns for n in AU_NAMES):
+            raise ValueError(f"{path}: no AU intensity columns (run OpenFace with -aus)")
         return None
-    return torch.tensor([float(best[c]) for c in cols], dtype=torch.float64)
+    if missing:
+        raise ValueError(f"{path}: not an OpenFace AU intensity CSV (missing {', '.join(missing[:3])}...)")
+    conf = np.nan_to_num(table.confidence, nan=-np.inf)
+    best = int(np.argmax(conf))
+    return torch.from_numpy(table.intensity[best].astype(np.float64))
 
 
 class OpenFaceAUEmbedder:
@@ -262,18 +257,31 @@ def _ported(module: str, what: str) -> Callable[..., Any]:
     return factory
 
 
-def _recogniser(checkpoint: str | None = None, output: str = "probs", **kwargs: Any) -> RecogniserEmbedder:
+def _recogniser(checkpoint: str | None = None, output: str = "probs", device: str = "cpu", **_: Any) -> Any:
+    """A genfer recogniser checkpoint (run or checkpoint folder) as an expression embedder."""
     if not checkpoint:
         raise EmbedderUnavailableError("the recogniser embedder needs a genfer checkpoint (--checkpoint DIR)")
-    try:
-        from genfer.engine.checkpoint import load_classifier  # type: ignore[attr-defined]
-    except ImportError:
-        raise EmbedderUnavailableError(
-            "loading a recogniser checkpoint needs genfer.engine.checkpoint.load_classifier, "
-            "which this genfer build does not have"
-        ) from None
-    fn = load_classifier(checkpoint, **kwargs)
-    return RecogniserEmbedder(fn, f"genfer-recogniser:{Path(checkpoint).name}", output)
+    import torch.nn.functional as F
+
+    from genfer.engine.checkpoint import load_method, resolve_checkpoint
+
+    ckpt = resolve_checkpoint(checkpoint)
+    method, cfg = load_method(ckpt, device)
+    if not hasattr(method, "classify"):
+        raise EmbedderUnavailableError(f"{ckpt}: method {cfg.method!r} has no classify(); not a recogniser")
+    size, channels = int(cfg.model.image_size), int(cfg.model.channels)
+
+    def logits(images: Tensor) -> Tensor:
+        # the recogniser's own input: uint8 at its size and channels, as genfer.inference feeds it
+        x = images.float()
+        if x.shape[-2:] != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        if channels == 1:
+            x = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+        u8 = (x * 255).round().clamp(0, 255).to(torch.uint8)
+        return method.classify(method.to_input(u8.to(method.device))).float().cpu()
+
+    return RecogniserEmbedder(logits, f"genfer-{cfg.method}:{ckpt}", output)
 
 
 register_embedder("openface_au", lambda scale=1.0, **_: OpenFaceAUEmbedder(scale))

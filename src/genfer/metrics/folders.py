@@ -1,6 +1,7 @@
 """Per-pair metrics over two folders, pairs matched by file name; unmatched files are listed.
 
-Images are read as RGB and passed to the metrics as float in [0, 1].
+Images are read as RGB and passed to the metrics as float in [0, 1] (float64 for the pixel
+metrics, float32 for networks).
 """
 
 from __future__ import annotations
@@ -47,23 +48,30 @@ def _pairing_info(p: Pairing, pred_dir: str | Path, gt_dir: str | Path) -> dict[
     }
 
 
-def _load_pair_batch(batch: list[tuple[str, Path, Path]], size: int | None) -> list[tuple[Tensor, Tensor]]:
+def _load_pair_batch(
+    batch: list[tuple[str, Path, Path]], size: int | None, dtype: torch.dtype
+) -> list[tuple[Tensor, Tensor]]:
     out = []
     for key, pa, pb in batch:
         a, b = load_image(pa, size), load_image(pb, size)
         if a.shape != b.shape:
             raise ValueError(f"{key}: {pa.name} is {tuple(a.shape[1:])}, {pb.name} is {tuple(b.shape[1:])}; "
                              "pass a size to resize both")
-        out.append((a.float() / 255.0, b.float() / 255.0))
+        out.append((a.to(dtype) / 255.0, b.to(dtype) / 255.0))
     return out
 
 
 def _batches(
-    pairs: list[tuple[str, Path, Path]], batch_size: int, size: int | None, progress: bool, desc: str
+    pairs: list[tuple[str, Path, Path]],
+    batch_size: int,
+    size: int | None,
+    progress: bool,
+    desc: str,
+    dtype: torch.dtype = torch.float32,
 ) -> Iterator[tuple[Tensor, Tensor]]:
     with tqdm(total=len(pairs), unit="pair", desc=desc, disable=not progress) as bar:
         for i in range(0, len(pairs), batch_size):
-            loaded = _load_pair_batch(pairs[i : i + batch_size], size)
+            loaded = _load_pair_batch(pairs[i : i + batch_size], size, dtype)
             # group consecutive pairs of one size so each group stacks into one tensor
             groups: dict[tuple[int, ...], list[tuple[Tensor, Tensor]]] = {}
             for a, b in loaded:
@@ -100,7 +108,8 @@ def paired_folders(
     p = pair_by_name(pred_dir, gt_dir, recursive)
     if not p.pairs:
         raise ValueError(f"no file names in common between {pred_dir} and {gt_dir}")
-    for a, b in _batches(p.pairs, batch_size, size, progress, metric.name):
+    # float64 so pixel metrics see the files' exact values
+    for a, b in _batches(p.pairs, batch_size, size, progress, metric.name, torch.float64):
         metric.update(a, b)
     return {**metric.compute(), **_pairing_info(p, pred_dir, gt_dir), "resize": size}
 

@@ -149,9 +149,14 @@ class LPIPS(nn.Module):
     def load_backbone(self, sd: dict[str, Tensor]) -> None:
         """Load torchvision's ``features.N.*`` keys (other keys, e.g. the classifier, are ignored)."""
         feats = {k[len("features.") :]: v for k, v in sd.items() if k.startswith("features.")}
-        missing, unexpected = self.features.load_state_dict(feats, strict=False)
+        own = self.features.state_dict()
+        missing, unexpected = sorted(set(own) - set(feats)), sorted(set(feats) - set(own))
         if missing or unexpected:
             raise KeyError(f"{self.net} backbone keys differ: missing {missing}, unexpected {unexpected}")
+        bad = [k for k in own if own[k].shape != feats[k].shape]
+        if bad:
+            raise ValueError(f"{self.net} backbone shapes differ at features.{bad[0]}")
+        self.features.load_state_dict(feats)
 
     def load_heads(self, sd: dict[str, Tensor]) -> None:
         """Load the v0.1 ``lin{i}.model.1.weight`` heads."""

@@ -47,10 +47,8 @@ def select_channel(x: Tensor, channel: str, value_range: tuple[float, float]) ->
     lo, hi = value_range
     u = (x - lo) / (hi - lo)
     r, g, b = u[:, 0:1], u[:, 1:2], u[:, 2:3]
-    if channel == "y":
-        y = 0.299 * r + 0.587 * g + 0.114 * b
-    else:
-        y = (16 + 65.481 * r + 128.553 * g + 24.966 * b) / 255
+    full = 0.299 * r + 0.587 * g + 0.114 * b  # BT.601 luma weights, full range
+    y = full if channel == "y" else (16 + 65.481 * r + 128.553 * g + 24.966 * b) / 255
     return y * (hi - lo) + lo
 
 

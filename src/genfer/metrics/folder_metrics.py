@@ -1,0 +1,110 @@
+"""One call per metric over image folders: what ``genfer metrics NAME ...`` runs.
+
+Every function returns a JSON-serialisable dict holding the figure and every setting that
+affects it (mode, resolution, N, weights digests, ranges, channel, window, embedder ...), plus
+``genfer_version``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from genfer import __version__
+from genfer.metrics.distribution import fid_folders, is_folder, kid_folders
+from genfer.metrics.embedding import EmbeddingDistance, build_embedder
+from genfer.metrics.extractor import InceptionExtractor
+from genfer.metrics.folders import embedding_folders, paired_folders
+from genfer.metrics.paired import l2_metric, lpips_metric, psnr_metric, ssim_metric
+
+
+def _stamp(r: dict[str, Any]) -> dict[str, Any]:
+    return {**r, "genfer_version": __version__}
+
+
+def _extractor(opts: dict[str, Any]) -> InceptionExtractor:
+    from genfer.metrics.inception import load_fid_inception
+
+    model, digest = load_fid_inception(opts.get("weights"), check_hash=opts.get("check_hash", True))
+    return InceptionExtractor(
+        mode=opts.get("mode", "clean"),
+        device=opts.get("device"),
+        batch_size=opts.get("batch_size", 50),
+        precision=opts.get("precision", "fp32"),
+        model=model,
+        weights_id=digest,
+    )
+
+
+def fid(real: str | Path, fake: str | Path, **opts: Any) -> dict[str, Any]:
+    """FID of ``fake`` against ``real`` (a folder, or ``.npz``/``.safetensors`` statistics).
+
+    Options: ``weights``, ``check_hash``, ``mode``, ``device``, ``batch_size``, ``precision``,
+    ``num_workers``, ``cache``, ``recursive``, ``progress``.
+    """
+    ex = _extractor(opts)
+    return _stamp(
+        fid_folders(real, fake, ex, opts.get("cache", True), opts.get("num_workers", 0),
+                    opts.get("progress", True), opts.get("recursive", False))
+    )
+
+
+def kid(real: str | Path, fake: str | Path, **opts: Any) -> dict[str, Any]:
+    """KID of ``fake`` against ``real``; options as ``fid`` plus ``subsets``, ``subset_size``, ``seed``."""
+    ex = _extractor(opts)
+    return _stamp(
+        kid_folders(real, fake, ex, opts.get("subsets", 100), opts.get("subset_size", 1000), opts.get("seed", 0),
+                    opts.get("cache", True), opts.get("num_workers", 0), opts.get("progress", True),
+                    opts.get("recursive", False))
+    )
+
+
+def inception_score(folder: str | Path, **opts: Any) -> dict[str, Any]:
+    """Inception Score of a folder; options as ``fid`` plus ``splits``, ``seed``."""
+    ex = _extractor(opts)
+    return _stamp(
+        is_folder(folder, ex, opts.get("splits", 10), opts.get("seed", 0), opts.get("num_workers", 0),
+                  opts.get("progress", True), opts.get("recursive", False))
+    )
+
+
+def paired(name: str, pred: str | Path, gt: str | Path, **opts: Any) -> dict[str, Any]:
+    """``psnr``, ``ssim``, ``l2``, ``lpips_alex`` or ``lpips_vgg`` over two folders paired by name.
+
+    Options: ``channel``, ``data_range`` (psnr/ssim), ``window``, ``sigma`` (ssim),
+    ``compare_range`` (l2), ``backbone``, ``heads``, ``device`` (lpips), ``size``,
+    ``batch_size``, ``recursive``, ``progress``.
+    """
+    if name == "psnr":
+        m = psnr_metric(data_range=opts.get("data_range"), channel=opts.get("channel", "rgb"))
+    elif name == "ssim":
+        m = ssim_metric(
+            data_range=opts.get("data_range"), channel=opts.get("channel", "rgb"),
+            window=opts.get("window", 11), sigma=opts.get("sigma", 1.5),
+        )
+    elif name == "l2":
+        m = l2_metric(compare_range=tuple(opts.get("compare_range", (-1.0, 1.0))))
+    elif name in ("lpips_alex", "lpips_vgg"):
+        m = lpips_metric(name.split("_")[1], backbone=opts.get("backbone"), heads=opts.get("heads"),
+                         device=opts.get("device"))
+    else:
+        raise KeyError(f"unknown paired metric {name!r}; known: psnr, ssim, l2, lpips_alex, lpips_vgg")
+    return _stamp(
+        paired_folders(m, pred, gt, opts.get("batch_size", 16), opts.get("size"), opts.get("recursive", False),
+                       opts.get("progress", True))
+    )
+
+
+def embedding(name: str, pred: str | Path, gt: str | Path, embedder: str, **opts: Any) -> dict[str, Any]:
+    """``acd`` or ``ed`` over two folders paired by name, through a registered embedder.
+
+    Options: ``weights`` (identity nets), ``checkpoint`` and ``output`` (recogniser), ``scale``
+    (openface_au), ``distance``, ``device``, ``size``, ``batch_size``, ``recursive``, ``progress``.
+    """
+    kw = {k: opts[k] for k in ("weights", "checkpoint", "output", "scale", "device") if opts.get(k) is not None}
+    emb = build_embedder(embedder, **kw)
+    m = EmbeddingDistance(name, emb, distance=opts.get("distance"))
+    return _stamp(
+        embedding_folders(m, pred, gt, opts.get("batch_size", 16), opts.get("size"), opts.get("recursive", False),
+                          opts.get("progress", True))
+    )
