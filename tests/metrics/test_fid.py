@@ -23,7 +23,7 @@ from genfer.metrics.fid import (
     sqrtm_psd,
     trace_sqrt_product,
 )
-from genfer.metrics.inception import FIDInceptionV3, load_fid_inception
+from genfer.metrics.inception import FIDInceptionV3, fold_batchnorm, load_fid_inception
 from genfer.metrics.weights import MissingWeightsError, WeightsHashError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -151,6 +151,11 @@ def test_extractor_inputs_uint8_float_and_lists_agree(random_extractor):
     assert out["logits_unbiased"].shape == (3, 1008)
     s = random_extractor.settings()
     assert (s["resize_mode"], s["resolution"], s["precision"]) == ("legacy_pytorch", 75, "fp32")
+    bf16 = InceptionExtractor(model=random_extractor.model, mode="legacy_pytorch", resolution=75, device="cpu",
+                              precision="bf16")
+    c = bf16(x)["pool"]
+    assert c.dtype == torch.float32 and bf16.settings()["precision"] == "bf16"
+    assert (c - a).norm() / a.norm() < 0.05
 
 
 def test_reference_key_layout_roundtrip(tmp_path):
@@ -191,6 +196,25 @@ def test_reference_key_layout_roundtrip(tmp_path):
     torch.save(ref, tmp_path / "broken.pth")
     with pytest.raises(KeyError, match="missing"):
         load_fid_inception(tmp_path / "broken.pth", check_hash=False)
+
+
+def test_batchnorm_folding_keeps_features():
+    model = kaiming_init(FIDInceptionV3(), seed=9)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # original untouched
+    x = torch.rand(2, 3, 75, 75, generator=g) * 2 - 1
+    with torch.no_grad():
+        a, b = model.pool_features(x), folded.pool_features(x)
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(a.abs().max()))
 
 
 def test_missing_weights_message_says_where_to_get_them(tmp_path, monkeypatch):

@@ -71,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _inception_options(q)
     q.add_argument("--splits", type=int, default=10, help="number of splits (default: %(default)s)")
     q.add_argument("--seed", type=int, default=0, help="seed of the shuffle before splitting (default: %(default)s)")
+    q.add_argument("--no-shuffle", dest="seed", action="store_const", const=None,
+                   help="split in file-name order, as the original IS code split its input order")
 
     q = ms.add_parser("lpips", help="LPIPS v0.1 between pairs of images")
     _paired_options(q)

@@ -16,7 +16,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from genfer.metrics.images import iter_image_batches, list_images
-from genfer.metrics.inception import INPUT_SIZE, FIDInceptionV3, load_fid_inception
+from genfer.metrics.inception import INPUT_SIZE, FIDInceptionV3, fold_batchnorm, load_fid_inception
 from genfer.metrics.resize import RESIZE_MODES, inception_input
 
 NORMALISATION = {
@@ -39,8 +39,8 @@ class InceptionExtractor:
         mode: resize mode, one of ``RESIZE_MODES``.
         device: where the network runs (default: CUDA if available).
         batch_size: images per forward pass.
-        precision: ``fp32`` (reference numbers) or ``bf16`` (autocast; faster on CPUs with AMX and
-            on GPUs, changes FID slightly, so it is recorded).
+        precision: ``fp32`` (reference numbers) or ``bf16`` (weights and activations in bfloat16;
+            faster on CPUs with AMX and on GPUs, changes FID slightly, so it is recorded).
         value_range: range of float inputs (uint8 inputs are always 0..255).
         model: use this network instead of loading weights (tests and benchmarks), named by
             ``weights_id``.
@@ -70,7 +70,11 @@ class InceptionExtractor:
             model, self.weights_sha256 = load_fid_inception(weights)
         else:
             self.weights_sha256 = weights_id
-        self.model = model.eval().requires_grad_(False).to(self.device).to(memory_format=torch.channels_last)
+        self.dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        # BN folded into the convolutions, channels-last activations (the fast layout for oneDNN and
+        # cuDNN), weights cast once; the 1008-way head stays float32
+        self.model = fold_batchnorm(model).to(self.device, self.dtype).to(memory_format=torch.channels_last)
+        self.fc_weight = model.fc.weight.detach().float().to(self.device)
         self.mode, self.batch_size, self.precision = mode, batch_size, precision
         self.value_range = (float(value_range[0]), float(value_range[1]))
         self.size = int(resolution)
@@ -97,13 +101,10 @@ class InceptionExtractor:
         pools, logits = [], []
         n = images.shape[0] if isinstance(images, Tensor) else len(images)
         for i in range(0, n, self.batch_size):
-            x = self.prepare(images[i : i + self.batch_size]).to(self.device)
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-                pool = self.model.pool_features(x)
-            pool = pool.float()
+            x = self.prepare(images[i : i + self.batch_size]).to(self.device, self.dtype)
+            pool = self.model.pool_features(x.contiguous(memory_format=torch.channels_last)).float()
             pools.append(pool.cpu())
-            logits.append(self.model.logits_unbiased(pool).cpu())
+            logits.append((pool @ self.fc_weight.T).cpu())  # bias-free logits, as IS uses them
         if not pools:
             return {"pool": torch.zeros(0, 2048), "logits_unbiased": torch.zeros(0, 1008)}
         return {"pool": torch.cat(pools), "logits_unbiased": torch.cat(logits)}
