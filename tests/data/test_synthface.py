@@ -16,12 +16,13 @@ from genfer.data.synthface import (
     split_identities,
 )
 from genfer.data.synthface.params import DROP_PROB
-from genfer.data.synthface.render import ZOOM
+from genfer.data.synthface.raster import Y_SHIFT, ZOOM
 
 
 def _rows(size: int, y0: float, y1: float) -> slice:
-    """Pixel rows of a canonical-frame band [y0, y1] (canvas shows [-1/ZOOM, 1/ZOOM])."""
-    return slice(max(0, int((y0 * ZOOM + 1) * size / 2)), min(size, int((y1 * ZOOM + 1) * size / 2) + 1))
+    """Pixel rows of a canonical-frame band [y0, y1] (canvas rows show Y_SHIFT + [-1/ZOOM, 1/ZOOM])."""
+    r0, r1 = ((y0 - Y_SHIFT) * ZOOM + 1) * size / 2, ((y1 - Y_SHIFT) * ZOOM + 1) * size / 2
+    return slice(max(0, int(r0)), min(size, int(r1) + 1))
 
 
 def _neutral_and_au(name: str, ids: torch.Tensor, size: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,7 +84,7 @@ def test_identity_is_consistent_across_expressions():
     neutral = render(ids, torch.zeros(4, NUM_AUS), size=size, nuisance=0.0).float()
     happy = render(ids, aus_vector(PROTOTYPES[1]).expand(4, NUM_AUS), size=size, nuisance=0.0).float()
     # top of the head (hair) is untouched by an expression
-    top = _rows(size, -1 / ZOOM, -0.62)
+    top = _rows(size, -1.0, -0.62)
     assert torch.equal(neutral[:, :, top], happy[:, :, top])
     same_person = (neutral - happy).abs().mean()
     other_person = (neutral - neutral.roll(1, 0)).abs().mean()
@@ -251,3 +252,12 @@ def test_cli_synth(tmp_path, capsys):
     import json
 
     assert json.loads((out / "synthface.json").read_text())["seed"] == 3
+
+
+def test_figures_have_one_tile_per_cell():
+    from genfer.data.synthface.figures import au_grid, expression_grid
+
+    grid = expression_grid([0, 1], size=32, channels=1)
+    assert grid.width >= 7 * 32 and 2 * 32 <= grid.height < 3 * 32 + 20
+    aus = au_grid(0, size=32, intensities=(0, 5), blocks=1)
+    assert aus.height >= 17 * 32 and aus.width >= 2 * 32

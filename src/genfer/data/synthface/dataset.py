@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 from genfer.data.labels import BASIC7
 
 from .params import EXPRESSION_DRAWS, STREAM_EXPRESSION, aus_from_uniform, hash_uniform
-from .render import render_keys
+from .raster import render_keys
 
 TEST_ID_START = 100_000
 """First identity id of held-out (test) identities; training ids count from 0."""

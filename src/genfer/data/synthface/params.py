@@ -256,7 +256,7 @@ _TYPICAL, _DROP = _proto_tables()
 def aus_from_uniform(expressions: Tensor, u: Tensor) -> Tensor:
     """AU intensities for expressions from a given matrix of uniform draws.
 
-    Each sample scales its prototype by one overall intensity (0.55..1.15) and each AU by its
+    Each sample scales its prototype by one overall intensity (0.7..1.2) and each AU by its
     own factor (0.75..1.25), drops non-core AUs with their ``DROP_PROB``, adds with probability
     0.25 one extra AU at low intensity, sprinkles small values (< 0.4) on some absent AUs as an AU
     detector would, and blinks (AU45) now and then.
@@ -273,7 +273,7 @@ def aus_from_uniform(expressions: Tensor, u: Tensor) -> Tensor:
         raise ValueError("expressions must be canonical labels 0..6")
     k = NUM_AUS
     typ, drop = _TYPICAL[e], _DROP[e]
-    overall = 0.55 + 0.6 * u[:, 0:1]
+    overall = 0.7 + 0.5 * u[:, 0:1]
     each = 0.75 + 0.5 * u[:, 4 : 4 + k]
     keep = (u[:, 4 + k : 4 + 2 * k] >= drop).float()
     aus = typ * overall * each * keep
@@ -314,7 +314,7 @@ def aus_vector(aus: Mapping[str, float]) -> Tensor:
 
 
 # --- nuisances ----------------------------------------------------------------------------------
-NUISANCE_DRAWS = 40
+NUISANCE_DRAWS = 48
 
 
 def sample_nuisance(seed: int, identities: Tensor, keys: Tensor, strength: float = 1.0) -> dict[str, Tensor]:
@@ -328,11 +328,10 @@ def sample_nuisance(seed: int, identities: Tensor, keys: Tensor, strength: float
             1 the default variation; larger values exaggerate it.
 
     Returns:
-        dict of float tensors [N] (background ``bg`` [N, 3, 3, 3]).
+        dict of float tensors [N] (background colours [N, 3]).
     """
     d = _Draw(hash_uniform(seed, (identities, keys), STREAM_NUISANCE, NUISANCE_DRAWS))
     s = float(strength)
-    n = len(identities)
     p: dict[str, Tensor] = {}
     p["roll"] = d(-1, 1) * (0.14 * s)  # radians (~8 degrees)
     p["yaw"] = d(-1, 1) * (0.30 * s)  # radians
@@ -343,18 +342,24 @@ def sample_nuisance(seed: int, identities: Tensor, keys: Tensor, strength: float
     g = d(0, 0.35 * s)
     p["light_x"], p["light_y"] = g * torch.cos(theta), g * torch.sin(theta)
     p["bright"] = 1 + d(-1, 1) * (0.12 * s)
-    p["noise"] = d(0.0, 0.025 * s)
+    p["noise"] = d.u01().square() * (0.02 * s)
     p["gaze_x"] = d(-1, 1) * (0.012 * s)
     p["gaze_y"] = d(-1, 1) * (0.006 * s)
-    # background: a 3x3 colour field (bilinearly upsampled) around a random base colour
+    # background: colour + linear gradients + one soft vertical and one soft horizontal edge, a
+    # sum of a per-column and a per-row term (so it costs one pass to paint)
+    k = min(s, 1.0)
     base = torch.stack([d(0.1, 0.9) for _ in range(3)], 1)
     grey = base.mean(1, keepdim=True)
-    sat = d(0, 1)[:, None]
-    base = grey + (base - grey) * sat
-    var = d(0.0, 0.25)[:, None, None, None]
-    field = hash_uniform(seed, (identities, keys), STREAM_NUISANCE + 16, 27).reshape(n, 3, 3, 3) - 0.5
-    bg = base[:, :, None, None] + var * field
-    flat = torch.full_like(bg, 0.55)
-    p["bg"] = (flat + (bg - flat) * min(s, 1.0)).clamp(0, 1)
+    base = grey + (base - grey) * d(0, 1)[:, None]
+    p["bg_base"] = 0.55 + (base - 0.55) * k
+
+    def rgb(scale: float) -> Tensor:  # mostly a brightness change, a little colour
+        return scale * k * (d(-1, 1)[:, None] + 0.35 * torch.stack([d(-1, 1) for _ in range(3)], 1))
+
+    p["bg_gx"], p["bg_gy"] = rgb(0.15), rgb(0.15)
+    p["bg_ex"] = rgb(0.3) * (d.u01() < 0.5).float()[:, None]
+    p["bg_ey"] = rgb(0.3) * (d.u01() < 0.35).float()[:, None]
+    p["bg_x0"], p["bg_y0"] = d(-1, 1), d(-1, 1)
+    p["bg_soft"] = d(0.01, 0.3)
     p["noise_pick"] = (d.u01() * 65521).long()
     return p

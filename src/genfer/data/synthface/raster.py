@@ -29,19 +29,25 @@ from genfer.data.aus import AU_MAX, AU_NAMES, NUM_AUS
 from .params import sample_identity, sample_nuisance
 
 _LUMA = torch.tensor([0.299, 0.587, 0.114])
-ZOOM = 1.12
-"""Canonical units per half image: the canvas shows canonical [-1/ZOOM, 1/ZOOM], a tight face crop."""
+ZOOM = 1.2
+Y_SHIFT = 0.08
+"""The canvas shows canonical x in [-1/ZOOM, 1/ZOOM] and y in Y_SHIFT + [-1/ZOOM, 1/ZOOM]: a tight
+face crop from the forehead to the chin, as aligned face datasets are."""
 
 
 def _pixel_grid(size: int) -> Tensor:
     """Pixel-centre coordinates in [-1, 1] (the ``align_corners=False`` convention): [size]."""
     return (torch.arange(size, dtype=torch.float32) + 0.5) * (2.0 / size) - 1.0
 _NOISE_BANK: dict[int, Tensor] = {}
-_NOISE_K = 61
+_NOISE_K = 127
 
 
 def _noise_bank(size: int) -> Tensor:
-    """A fixed bank of unit Gaussian noise fields [K, S, S], built once per size."""
+    """A fixed bank of unit Gaussian noise fields [K, S, S], built once per size.
+
+    Each image (and channel) takes one field, picked by its nuisance draw: drawing fresh noise per
+    image would cost more than rendering the face.
+    """
     if size not in _NOISE_BANK:
         g = torch.Generator().manual_seed(20240601 + size)
         _NOISE_BANK[size] = torch.randn(_NOISE_K, size, size, generator=g)
@@ -60,6 +66,7 @@ class _Window:
     def __init__(self, cv: _Canvas, x0: float, x1: float, y0: float, y1: float) -> None:
         s, z = cv.size, ZOOM
         c0, c1 = max(0, math.floor((x0 * z + 1) * s / 2)), min(s, math.ceil((x1 * z + 1) * s / 2))
+        y0, y1 = y0 - Y_SHIFT, y1 - Y_SHIFT
         r0, r1 = max(0, math.floor((y0 * z + 1) * s / 2)), min(s, math.ceil((y1 * z + 1) * s / 2))
         self.img = cv.img[:, :, r0:r1, c0:c1]
         self.x = cv.x[:, c0:c1]
@@ -86,7 +93,7 @@ class _Canvas:
     def __init__(self, n: int, size: int, channels: int, x: Tensor, xf: Tensor, yaw: Tensor) -> None:
         self.size, self.channels = size, channels
         self.yaw = yaw
-        self.grid = _pixel_grid(size) / ZOOM
+        self.grid = _pixel_grid(size) / ZOOM + Y_SHIFT  # row coordinates
         self.ipx = size * ZOOM / 2.0  # 1 / pixel size in canonical units
         self.x, self.xf = x, xf
         self.img = torch.empty(n, channels, size, size)
@@ -142,7 +149,7 @@ def _geometry(ip: dict[str, Tensor], t: dict[str, Tensor]) -> dict[str, Tensor]:
     g["ew"] = ip["eye_w"] * (1 - 0.06 * t["AU07"] - 0.05 * t["AU06"])
     g["hu"] = (
         ip["eye_hu"]
-        * (1 + 0.85 * t["AU05"])
+        * (1 + 1.0 * t["AU05"])
         * (1 - 0.35 * t["AU07"])
         * (1 - 0.3 * t["AU04"])
         * (1 - 0.25 * t["AU06"])
@@ -158,10 +165,10 @@ def _geometry(ip: dict[str, Tensor], t: dict[str, Tensor]) -> dict[str, Tensor]:
     g["close"] = t["AU45"] * t["AU45"] * (3 - 2 * t["AU45"])  # smoothstep
     # brows (positive dy = down)
     g["by"] = ip["eye_y"] - ip["brow_gap"]
-    g["bin"] = (ip["brow_in"] - 0.04 * t["AU04"] - 0.01 * t["AU09"]).clamp(min=0.03)
+    g["bin"] = (ip["brow_in"] - 0.045 * t["AU04"] - 0.01 * t["AU09"]).clamp(min=0.03)
     g["bout"] = ip["eye_x"] + ip["eye_w"] + ip["brow_out"]
-    g["b_in"] = -0.095 * t["AU01"] + 0.055 * t["AU04"] + 0.035 * t["AU09"] + 0.01 * t["AU07"]
-    g["b_out"] = -0.085 * t["AU02"] - 0.02 * t["AU01"] + 0.025 * t["AU04"] + 0.01 * t["AU09"]
+    g["b_in"] = -0.11 * t["AU01"] + 0.065 * t["AU04"] + 0.035 * t["AU09"] + 0.01 * t["AU07"]
+    g["b_out"] = -0.1 * t["AU02"] - 0.02 * t["AU01"] + 0.025 * t["AU04"] + 0.01 * t["AU09"]
     g["arch"] = ip["brow_arch"] * (1 + 0.8 * t["AU02"] - 0.5 * t["AU04"])
     g["bth"] = ip["brow_th"] * (1 + 0.15 * t["AU04"])
     # nose
@@ -173,7 +180,7 @@ def _geometry(ip: dict[str, Tensor], t: dict[str, Tensor]) -> dict[str, Tensor]:
     g["hw"] = ip["mouth_w"] * (
         1
         + 0.17 * t["AU12"]
-        + 0.32 * t["AU20"]
+        + 0.36 * t["AU20"]
         - 0.16 * t["AU23"]
         - 0.12 * t["AU14"]
         - 0.08 * t["AU26"]
@@ -181,15 +188,15 @@ def _geometry(ip: dict[str, Tensor], t: dict[str, Tensor]) -> dict[str, Tensor]:
         - 0.05 * t["AU17"]
     )
     g["cdy"] = (
-        -0.085 * t["AU12"]
-        + 0.075 * t["AU15"]
+        -0.1 * t["AU12"]
+        + 0.09 * t["AU15"]
         + 0.02 * t["AU20"]
         - 0.02 * t["AU14"]
         + 0.012 * t["AU09"]
     )
     g["lift17"] = 0.03 * t["AU17"]
     g["gu"] = 0.014 * t["AU25"] + 0.014 * t["AU26"] + 0.026 * t["AU10"] + 0.008 * t["AU09"]
-    g["gl"] = 0.026 * t["AU25"] + 0.11 * t["AU26"] + 0.01 * t["AU20"] * t["AU25"]
+    g["gl"] = 0.026 * t["AU25"] + 0.12 * t["AU26"] + 0.01 * t["AU20"] * t["AU25"]
     g["tu"] = ip["lip_u"] * (1 - 0.65 * t["AU23"]) * (1 - 0.25 * t["AU20"]) * (1 - 0.3 * t["AU12"])
     g["tl"] = ip["lip_l"] * (1 - 0.6 * t["AU23"]) * (1 - 0.25 * t["AU20"]) * (1 - 0.2 * t["AU12"])
     g["tl"] = g["tl"] * (1 + 0.3 * t["AU17"])
@@ -199,26 +206,34 @@ def _geometry(ip: dict[str, Tensor], t: dict[str, Tensor]) -> dict[str, Tensor]:
 
 # --- layers -------------------------------------------------------------------------------------
 def _background(cv: _Canvas, nu: dict[str, Tensor]) -> None:
-    bg = nu["bg"]
+    g = _pixel_grid(cv.size)[None, None]  # [1, 1, S]
+
+    def edge(pos: Tensor) -> Tensor:
+        return ((g - pos[:, None, None]) / nu["bg_soft"][:, None, None]).clamp(-1, 1) * 0.5 + 0.5
+
+    col = nu["bg_base"][:, :, None] + nu["bg_gx"][:, :, None] * g + nu["bg_ex"][:, :, None] * edge(nu["bg_x0"])
+    row = nu["bg_gy"][:, :, None] * g + nu["bg_ey"][:, :, None] * edge(nu["bg_y0"])  # [N, 3, S]
     if cv.channels == 1:
-        bg = torch.einsum("nchw,c->nhw", bg, _LUMA)[:, None]
-    cv.img.copy_(F.interpolate(bg, size=(cv.size, cv.size), mode="bilinear", align_corners=True))
+        col, row = (col * _LUMA[:, None]).sum(1, keepdim=True), (row * _LUMA[:, None]).sum(1, keepdim=True)
+    torch.add(row[:, :, :, None], col[:, :, None, :], out=cv.img)
 
 
 def _body(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor]) -> None:
     """Neck, clothes and long hair falling behind the head."""
-    w = cv.window(-1, 1, -1, 1)
-    # long hair behind the head and shoulders
     long = (ip["hair_style"] == 1).float()
-    ha = g["a"] + ip["hair_vol"] + 0.1
-    q = _c((w.xf / _s(ha)).square()) + _r(((w.y[None] - _s(g["cy"] - 0.1)) / 1.05).square())
-    sd = torch.minimum((1 - q).mul_(0.3), _r(_s(ip["hair_len"] + g["cy"]) - w.y[None]))
-    w.paint(ip["hair"] * 0.85, w.cov(sd).mul_(_s(long)[:, :, None]))
+    if bool(long.any()):  # long hair behind the head and shoulders
+        w = cv.window(-1, 1, -1, 1.2)
+        ha = g["a"] + ip["hair_vol"] + 0.1
+        q = _q(w.xf / _s(ha), (w.y[None] - _s(g["cy"] - 0.1)) / 1.05)
+        sd = torch.minimum((1 - q).mul_(0.3), _r(_s(ip["hair_len"] + g["cy"]) - w.y[None]))
+        w.paint(ip["hair"] * 0.85, w.cov(sd).mul_(_s(long)[:, :, None]))
     # neck
+    w = cv.window(-0.56, 0.56, -0.02, 1.2)
     nw = _s(ip["neck_w"]) + 0.08 * (w.y[None] - _s(g["cy"])).clamp(min=0)  # [N, h]
     sd = torch.minimum(_r(nw) - w.xf.abs()[:, None], _r(w.y[None] - _s(g["cy"])))
     w.paint(ip["skin"] * 0.72, w.cov(sd))
     # clothes: shoulders sloping away from the neck, with a collar dip
+    w = cv.window(-1, 1, 0.6, 1.2)
     top = _s(g["cy"] + g["bb"] - 0.06) + 0.3 * (w.xf.abs() - _s(ip["neck_w"]) + 0.04).clamp(min=0)
     top = top + 0.16 * _hump(w.xf, _s(ip["neck_w"]))
     w.paint(ip["clothes"], w.cov(w.Y - _c(top)))
@@ -419,7 +434,7 @@ def _mid_face(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[
     nphase = (_r(yrow - _s(g["ey"] + 0.03)) + _c(1.5 * xn.square())) / 0.03
     nband = (nphase * 3 + 1).clamp(0, 1) * (8 - nphase * 3).clamp(0, 1)
     nl = (nphase - nphase.round()).abs_().mul_(-4).add_(1).clamp_(min=0).mul_(nband)
-    fac -= nl * _c(_hump(xn, 0.08) * _s(0.28 * t["AU09"]))
+    fac -= nl * _c(_hump(xn, 0.075) * _s(0.22 * t["AU09"]))
     # nasolabial folds from the nose wing to beyond the mouth corners
     y0 = tip - 0.03 + lift
     y1 = _s(g["my"] + 0.08 - 0.03 * t["AU12"]) + 0.02
@@ -495,7 +510,7 @@ def _mouth(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[str
 
 
 def _finish(cv: _Canvas, nu: dict[str, Tensor]) -> Tensor:
-    """Roll/scale/translate the canonical canvas, light it, add noise; float [N, C, S, S]."""
+    """Roll/scale/translate the canonical canvas, light it, add noise: float [N, C, S, S] in 0..255."""
     img = cv.img
     n, c, s, _ = img.shape
     roll, scale = nu["roll"], nu["scale"]
@@ -511,19 +526,14 @@ def _finish(cv: _Canvas, nu: dict[str, Tensor]) -> Tensor:
         )
         grid = F.affine_grid(theta, [n, c, s, s], align_corners=False)
         img = F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    # out = 255 * (img * light + noise) + 0.5, in two full passes
     g = _pixel_grid(s)
-    light = (
-        _s(nu["bright"])[:, :, None]
-        + _c(_s(nu["bright"] * nu["light_x"]) * g[None])
-        + _r(_s(nu["bright"] * nu["light_y"]) * g[None])
-    )
-    img.mul_(light[:, None])
-    if bool((nu["noise"] > 0).any()):
-        bank = _noise_bank(s)
-        pick = nu["noise_pick"][:, None] + 7 * torch.arange(c)[None]
-        noise = bank[pick % _NOISE_K] + bank[(pick // _NOISE_K + 3 * pick) % _NOISE_K].flip(-1)
-        img.add_(noise.mul_(nu["noise"][:, None, None, None] * 0.7071))
-    return img
+    b = nu["bright"] * 255
+    light = _s(b)[:, :, None] + _c(_s(b * nu["light_x"]) * g[None]) + _r(_s(b * nu["light_y"]) * g[None])
+    pick = (nu["noise_pick"][:, None] + 7 * torch.arange(c)[None]) % _NOISE_K
+    noise = _noise_bank(s).index_select(0, pick.flatten()).view(n, c, s, s)
+    noise.mul_((nu["noise"] * 255)[:, None, None, None]).add_(0.5)
+    return noise.addcmul_(img, light[:, None])
 
 
 def _render_chunk(
@@ -550,8 +560,7 @@ def _render_chunk(
     _eyes(cv, ip, g, t, nu)
     _mouth(cv, ip, g, t)
     _glasses(cv, ip, g)
-    img = _finish(cv, nu)
-    return img.mul_(255).add_(0.5).clamp_(0, 255).to(torch.uint8)
+    return _finish(cv, nu).clamp_(0, 255).to(torch.uint8)
 
 
 def chunk_size(size: int) -> int:
