@@ -109,3 +109,21 @@ def test_recogniser_embedder_and_unavailable_identity_nets():
         build_embedder("recogniser")
     with pytest.raises(KeyError, match="openface_au"):
         build_embedder("arcface")
+
+
+def test_recogniser_embedder_from_a_genfer_checkpoint(tmp_path):
+    from genfer.config import make_config
+    from genfer.engine.checkpoint import save_checkpoint
+    from genfer.models import build_method
+
+    cfg = make_config("tdgan", "tiny", ["train.device=cpu"])
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "ckpt", build_method(cfg), cfg)
+    emb = build_embedder("recogniser", checkpoint=str(tmp_path / "ckpt"))
+    x = torch.rand(3, 3, 40, 40, generator=torch.Generator().manual_seed(1))
+    p = emb(x)
+    assert p.shape == (3, 7) and torch.allclose(p.sum(1), torch.ones(3), atol=1e-5)
+    assert emb.name.startswith("genfer-tdgan:") and emb.name.endswith(":probs")
+    m = EmbeddingDistance("ed", emb)
+    m.update(x, x)
+    assert m.compute()["mean"] == pytest.approx(0.0, abs=1e-6)
