@@ -7,7 +7,8 @@ concatenated in rank order. ``compute()`` reads the reduced copies through ``sel
 local state is left untouched and calling ``compute()`` twice gives the same answer.
 
 Reduction happens only when ``torch.distributed`` is initialised with more than one rank; every
-rank must then call ``compute()`` (it is a collective).
+rank must then call ``compute()`` (it is a collective). Set ``metric.sync = False`` to compute
+from the local state only (e.g. an evaluation that runs on rank 0 alone).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Metric:
         self._sum: dict[str, Tensor] = {}
         self._cat: dict[str, list[Tensor]] = {}
         self.device = torch.device("cpu")
+        self.sync = True
 
     def add_state(self, name: str, default: Tensor, reduce: Reduce = "sum") -> None:
         """Declare one sufficient statistic.
@@ -98,7 +100,7 @@ class Metric:
     def state(self) -> dict[str, Tensor]:
         """The state reduced over all ranks (the local state on a single process)."""
         local = self.local_state()
-        if distributed_world() == 1:
+        if not self.sync or distributed_world() == 1:
             return local
         out: dict[str, Tensor] = {}
         for name in self._defaults:
