@@ -189,8 +189,10 @@ def find_heads(net: str, path: str | Path | None = None) -> Path:
         return p
     d = cache_dir() / "lpips"
     direct = d / "v0.1" / f"{net}.pth"
-    if direct.is_file():
-        return direct
+    # also where genfer.weights extracts packaged weights (<cache>/weights/<package>/...)
+    for p in (direct, cache_dir() / "weights" / "lpips" / "v0.1" / f"{net}.pth"):
+        if p.is_file():
+            return p
     wheels = sorted(d.glob("lpips-*.whl"))
     if wheels:
         return wheels[-1]
