@@ -29,14 +29,21 @@ def _subparsers():
     return action.choices
 
 
+def _check_help(name: str, p) -> None:
+    assert p.description, name
+    for a in p._actions:
+        if a.choices and hasattr(a, "_name_parser_map"):  # nested subcommands
+            for sub_name, sub in a.choices.items():
+                _check_help(f"{name} {sub_name}", sub)
+        elif a.dest != "help":
+            assert a.help, f"genfer {name}: option {a.dest} has no help"
+
+
 def test_every_subcommand_is_wired_and_every_option_has_help():
     subs = _subparsers()
     assert set(subs) == set(SUBCOMMANDS)
     for name, p in subs.items():
-        assert p.description, name
-        for a in p._actions:
-            if a.dest != "help":
-                assert a.help, f"genfer {name}: option {a.dest} has no help"
+        _check_help(name, p)
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)

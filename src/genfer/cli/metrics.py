@@ -123,6 +123,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             add_device(q)
     p.set_defaults(func=run)
 
+    for action in ms._choices_actions:  # the one-line help doubles as each page's description
+        page = ms.choices[action.dest]
+        page.description = page.description or f"{action.help}."
+
 
 def run(args: argparse.Namespace) -> int:
     import json
