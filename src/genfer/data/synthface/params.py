@@ -334,7 +334,7 @@ def sample_nuisance(seed: int, identities: Tensor, keys: Tensor, strength: float
     s = float(strength)
     p: dict[str, Tensor] = {}
     p["roll"] = d(-1, 1) * (0.14 * s)  # radians (~8 degrees)
-    p["yaw"] = d(-1, 1) * (0.30 * s)  # radians
+    p["yaw"] = d(-1, 1) * (0.20 * s)  # radians (~11 degrees)
     p["scale"] = 1 + d(-1, 1) * (0.07 * s)
     p["tx"] = d(-1, 1) * (0.06 * s)
     p["ty"] = d(-1, 1) * (0.06 * s)

@@ -241,17 +241,14 @@ def _body(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor]) -> None:
 
 def _face(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor]) -> Tensor:
     """Ears, face oval with jaw taper and 3-D shading; returns the face's coverage."""
-    w = cv.window(-0.9, 0.9, -1, 1)
+    # ears (hidden by long hair), in the band of rows they can occupy
+    w = cv.window(-0.9, 0.9, -0.22, 0.2)
+    ear = _s((ip["hair_style"] != 1).float())[:, :, None]
+    q = _q((w.xf.abs() - _s(g["a"] * 0.96)) / 0.065, (w.y[None] - _s(g["ey"] + 0.1)) / _s(ip["ear_h"]))
+    w.paint(ip["skin"] * 0.9, w.cov((1 - q) * 0.035).mul_(ear))
+    w.shade(1 - 0.25 * _hump(q.sqrt_(), 0.6) * ear)
+    w = cv.window(-0.9, 0.9, -1, 1.2)
     yrel = w.y[None] - _s(g["cy"])  # [N, h]
-    # ears (hidden by long hair)
-    ear = (ip["hair_style"] != 1).float()
-    eh = _s(ip["ear_h"])
-    q = _c(((w.xf.abs() - _s(g["a"] * 0.96)) / 0.065).square()) + _r(
-        ((w.y[None] - _s(g["ey"] + 0.1)) / eh).square()
-    )
-    cov = w.cov((1 - q) * 0.035)
-    w.paint(ip["skin"] * 0.9, cov * _s(ear)[:, :, None])
-    w.shade(1 - 0.25 * _hump(q.sqrt_(), 0.6) * _s(ear)[:, :, None])
     # face oval: half-width tapers towards the chin
     b = torch.where(yrel < 0, _s(g["bt"]), _s(g["bb"]))
     tau = ((yrel / b - 0.2) / 0.8).clamp(0, 1)
@@ -327,7 +324,7 @@ def _brows(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[str
 def _eyes(
     cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[str, Tensor], nu: dict[str, Tensor]
 ) -> None:
-    w = cv.window(-0.66, 0.66, -0.3, 0.2)
+    w = cv.window(-0.72, 0.72, -0.29, 0.1)
     ax, side = w.x.abs(), torch.sign(w.x)
     ex, ew, ey = _s(g["ex"]), _s(g["ew"]), _s(g["ey"])
     r = (ax - ex) / ew
@@ -403,39 +400,40 @@ def _glasses(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor]) -> None:
 
 
 def _mid_face(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[str, Tensor]) -> None:
-    """Cheeks, nose and nasolabial folds (all shading but the nostrils)."""
-    w = cv.window(-0.62, 0.62, -0.12, 0.66)
-    ax = w.x.abs()
-    yrow = w.y[None]  # [1, h]
+    """Cheeks, nose and nasolabial folds, each in its own window (all shading but the nostrils)."""
     # cheeks: raised by AU6 (and a little by AU12), blush in colour
+    w = cv.window(-0.64, 0.64, -0.12, 0.24)
     cy = _s(g["ey"] + 0.21 - 0.06 * t["AU06"] - 0.03 * t["AU12"])
-    qc = _c(((ax - _s(g["ex"] + 0.03)) / 0.13).square()) + _r(((yrow - cy) / 0.09).square())
-    cheek = (1 - qc).clamp_(min=0)
+    cheek = (1 - _q((w.x.abs() - _s(g["ex"] + 0.03)) / 0.13, (w.y[None] - cy) / 0.09)).clamp_(min=0)
     w.paint(ip["skin"] * torch.tensor([1.0, 0.8, 0.8]), cheek * _s(0.25 * ip["blush"])[:, :, None])
-    fac = 1 + cheek.square_().mul_(_s(0.11 * t["AU06"] + 0.06 * t["AU12"])[:, :, None])
+    w.shade(cheek.square_().mul_(_s(0.11 * t["AU06"] + 0.06 * t["AU12"])[:, :, None]).add_(1))
     # nose: x shifted further by yaw (the nose sticks out)
+    w = cv.window(-0.46, 0.46, -0.12, 0.36)
+    yrow = w.y[None]  # [1, h]
     xn = w.x - _s(0.1 * torch.sin(cv.yaw))
     axn = xn.abs()
     tip = _s(g["tip"])
     nwid = _s(g["nw"])
     bridge = _c(_hump(axn - 0.55 * nwid, 0.022))
     brow_ = ((yrow - _s(g["ey"] + 0.04)) / 0.07).clamp(0, 1) * ((tip - 0.015 - yrow) / 0.05).clamp(0, 1)
-    fac -= bridge * _r(brow_ * 0.11)
-    qt = _c((xn / 0.05).square()) + _r(((yrow - tip + 0.03) / 0.045).square())
-    fac += (1 - qt).clamp_(min=0).mul_(0.07)
+    fac = 1 - bridge * _r(brow_ * 0.11)
+    fac += (1 - _q(xn / 0.05, (yrow - tip + 0.03) / 0.045)).clamp_(min=0).mul_(0.07)
     lift = _s(g["nlift"])
     qa = _q((axn - 0.78 * nwid) / (0.4 * nwid), (yrow - tip - 0.005 - lift) / 0.042)
     ala = _hump(qa - 1, 0.35).mul_(_c((axn > 0.72 * nwid).float()))
-    ala = ala.mul_(_r((yrow > tip - 0.02 + lift).float()))
-    fac -= ala.mul_(0.3)
-    sub = _c(_hump(xn, 0.05)) * _r(_hump(yrow - tip - 0.04 - lift, 0.025))
-    fac -= sub * 0.12
+    fac -= ala.mul_(_r((yrow > tip - 0.02 + lift).float() * 0.3))
+    fac -= _c(_hump(xn, 0.05)) * _r(_hump(yrow - tip - 0.04 - lift, 0.025) * 0.12)
     # AU9: horizontal wrinkles across the bridge
     nphase = (_r(yrow - _s(g["ey"] + 0.03)) + _c(1.5 * xn.square())) / 0.03
     nband = (nphase * 3 + 1).clamp(0, 1) * (8 - nphase * 3).clamp(0, 1)
     nl = (nphase - nphase.round()).abs_().mul_(-4).add_(1).clamp_(min=0).mul_(nband)
     fac -= nl * _c(_hump(xn, 0.075) * _s(0.22 * t["AU09"]))
+    w.shade(fac)
+    qn = _q((axn - 0.42 * nwid) / (0.28 * nwid), (yrow - tip - 0.028 - lift) / 0.012)
+    w.paint(ip["skin"] * 0.28, w.cov((1 - qn) * 0.006))  # nostrils
     # nasolabial folds from the nose wing to beyond the mouth corners
+    w = cv.window(-0.7, 0.7, 0.04, 0.64)
+    yrow = w.y[None]
     y0 = tip - 0.03 + lift
     y1 = _s(g["my"] + 0.08 - 0.03 * t["AU12"]) + 0.02
     tau = ((yrow - y0) / (y1 - y0)).clamp(0, 1)
@@ -451,17 +449,21 @@ def _mid_face(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[
         + 0.1 * t["AU06"]
         + 0.08 * t["AU20"]
     ).clamp(max=0.55)
-    d = _c(ax) - _r(xfold)
-    fac -= _hump(d, 0.02).mul_(_r(fade * _s(depth)))
+    d = _c(w.x.abs()) - _r(xfold)
+    fac = 1 - _hump(d, 0.02).mul_(_r(fade * _s(depth)))
     fac += _hump(d - 0.05, 0.04).mul_(_r(fade * _s(depth * 0.35)))
     w.shade(fac)
-    # nostrils
-    qn = _q((axn - 0.42 * nwid) / (0.28 * nwid), (yrow - tip - 0.028 - lift) / 0.012)
-    w.paint(ip["skin"] * 0.28, w.cov((1 - qn) * 0.006))
 
 
 def _mouth(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[str, Tensor]) -> None:
-    w = cv.window(-0.55, 0.55, 0.12, 1.0)
+    # chin: AU17 raises a bulging chin boss with a shadow below it
+    w = cv.window(-0.3, 0.3, 0.45, 1.1)
+    chin_y = _s(g["cy"] + g["bb"] - 0.13)
+    boss = (1 - _q(w.x / 0.13, (w.y[None] - chin_y) / 0.07)).clamp_(min=0)
+    fac = 1 + boss.mul_(_s(0.1 * t["AU17"])[:, :, None])
+    fac -= _c(_hump(w.x, 0.12)) * _r(_hump(w.y[None] - chin_y - 0.075, 0.03) * _s(0.15 * t["AU17"]))
+    w.shade(fac)
+    w = cv.window(-0.58, 0.58, 0.12, 0.86)
     n = len(w.x)
     hw = _s(g["hw"])
     s = w.x / hw
@@ -475,14 +477,9 @@ def _mouth(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[str
     yuo = yui - _s(g["tu"]) * inside.pow(0.45) * bow
     ylo = yli + _s(g["tl"]) * inside.pow(0.6)
     sdx = (1 - as_) * hw
-    # shading around the mouth: lower-lip shadow (AU17 deepens it), chin boss, dimples (AU14)
+    # shading: lower-lip shadow (AU17 deepens it), dimples (AU14)
     sul_y = _s(g["my"] + g["gl"] + g["tl"]) + 0.04 - 0.015 * _s(t["AU17"]) - 0.03 * s.square()
     fac = 1 - _hump(w.Y - _c(sul_y), 0.02) * _c(_hump(s, 0.9) * _s(0.1 + 0.4 * t["AU17"]))
-    chin_y = _s(g["cy"] + g["bb"] - 0.13)
-    qch = _c((w.x / 0.13).square()) + _r(((w.y[None] - chin_y) / 0.07).square())
-    boss = (1 - qch).clamp_(min=0)
-    fac += boss * _s(0.1 * t["AU17"])[:, :, None]
-    fac -= _c(_hump(w.x, 0.12)) * _r(_hump(w.y[None] - chin_y - 0.075, 0.03) * _s(0.15 * t["AU17"]))
     cy_corner = _s(g["my"] + g["cdy"])
     dim_col = _hump(w.x.abs() - hw - 0.035, 0.016) * _s(0.6 * t["AU14"])
     dim_row = _hump(w.y[None] - cy_corner + 0.005, 0.05)
@@ -515,17 +512,15 @@ def _finish(cv: _Canvas, nu: dict[str, Tensor]) -> Tensor:
     n, c, s, _ = img.shape
     roll, scale = nu["roll"], nu["scale"]
     if bool((roll != 0).any() | (scale != 1).any() | (nu["tx"] != 0).any() | (nu["ty"] != 0).any()):
+        # source = R(-roll) (p - t) / scale for each output pixel p; the sampling grid is a sum of
+        # a per-column and a per-row term (cheaper than F.affine_grid's batched matmul)
         cs, sn = torch.cos(roll) / scale, torch.sin(roll) / scale
         tx, ty = nu["tx"], nu["ty"]
-        theta = torch.stack(
-            [
-                torch.stack([cs, sn, -(cs * tx + sn * ty)], 1),
-                torch.stack([-sn, cs, -(-sn * tx + cs * ty)], 1),
-            ],
-            1,
-        )
-        grid = F.affine_grid(theta, [n, c, s, s], align_corners=False)
-        img = F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        p = _pixel_grid(s)[None]
+        grid = torch.empty(n, s, s, 2)
+        torch.add(_c(_s(cs) * p - _s(cs * tx + sn * ty)), _r(_s(sn) * p), out=grid[..., 0])
+        torch.add(_c(_s(-sn) * p), _r(_s(cs) * p + _s(sn * tx - cs * ty)), out=grid[..., 1])
+        img = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
     # out = 255 * (img * light + noise) + 0.5, in two full passes
     g = _pixel_grid(s)
     b = nu["bright"] * 255
@@ -560,7 +555,7 @@ def _render_chunk(
     _eyes(cv, ip, g, t, nu)
     _mouth(cv, ip, g, t)
     _glasses(cv, ip, g)
-    return _finish(cv, nu).clamp_(0, 255).to(torch.uint8)
+    return _finish(cv, nu).clamp_(0, 255)
 
 
 def chunk_size(size: int) -> int:
@@ -605,12 +600,14 @@ def render_keys(
     if size < 32:
         raise ValueError(f"size must be >= 32, got {size}")
     out = torch.empty(n, channels, size, size, dtype=torch.uint8)
+    out_np = out.numpy()
     step = chunk_size(size)
     for i in range(0, n, step):
         sl = slice(i, i + step)
         ip = sample_identity(identities[sl], seed)
         nu = sample_nuisance(seed, identities[sl], keys[sl], nuisance)
-        out[sl] = _render_chunk(ip, aus[sl], nu, size, channels)
+        # numpy's float -> uint8 cast (truncation; values already carry +0.5) is faster than torch's
+        out_np[sl] = _render_chunk(ip, aus[sl], nu, size, channels).numpy()
     return out
 
 
