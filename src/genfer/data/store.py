@@ -111,6 +111,7 @@ class StoreWriter:
             "format": FORMAT, "version": VERSION, "size": list(self.size), "channels": self.channels,
             "dtype": "uint8", "layout": "NCHW", "settings": settings,
         }
+        old: dict[str, Any] = {}
         if (self.root / INFO).exists():
             old = read_info(self.root)
             for k in ("size", "channels", "settings"):
@@ -119,7 +120,7 @@ class StoreWriter:
                         f"{self.root} was prepared with {k}={old.get(k)!r}, now {head[k]!r}; "
                         "prepare into a new folder (or delete this one) to change it"
                     )
-        self._write_json(self.root / INFO, {**head, **(info or {})})
+        self._write_json(self.root / INFO, {**old, **head, **(info or {})})
         self._repair_manifest()
         lines = read_manifest(self.root)
         self.done: set[str] = {r["key"] for r in lines}

@@ -1,0 +1,87 @@
+"""Shared helpers of the preprocessing tests: cached downloads and a fake detector."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from genfer.data.preprocess.detections import FaceDetections
+
+
+def download_cache() -> Path:
+    """Where tests keep registry downloads between runs."""
+    base = os.environ.get("GENFER_TEST_CACHE") or str(Path.home() / ".cache" / "genfer" / "test-downloads")
+    return Path(base)
+
+
+def mtcnn_weights_dir() -> Path:
+    """The MTCNN weights, fetched once with `pip download --no-deps` (skips the test if that fails)."""
+    from genfer.weights import WeightsError, fetch, weights_dir
+
+    try:
+        fetch("mtcnn", cache=download_cache())
+    except WeightsError as e:
+        pytest.skip(f"cannot fetch the MTCNN weights (facenet-pytorch wheel): {e}")
+    return weights_dir("mtcnn", download_cache())
+
+
+FACE_API = "@vladmandic/face-api@1.7.15"
+
+
+def face_api_photos() -> list[Path]:
+    """face-api's six demo photos, from `npm pack` into the test cache (skips if npm is unavailable)."""
+    d = download_cache() / "face-api-1.7.15"
+    photos = [d / "demo" / f"sample{i}.jpg" for i in range(1, 7)]
+    if all(p.is_file() for p in photos):
+        return photos
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed; cannot fetch the face-api demo photos")
+    d.mkdir(parents=True, exist_ok=True)
+    tgz = d / "vladmandic-face-api-1.7.15.tgz"
+    if not tgz.is_file():
+        try:
+            subprocess.run([npm, "pack", "--silent", FACE_API, "--pack-destination", str(d)], check=True,
+                           capture_output=True, timeout=300)
+        except (subprocess.SubprocessError, OSError) as e:
+            pytest.skip(f"npm pack {FACE_API} failed: {e}")
+    (d / "demo").mkdir(exist_ok=True)
+    with tarfile.open(tgz) as t:
+        for p in photos:
+            f = t.extractfile(f"package/demo/{p.name}")
+            if f is None:
+                pytest.skip(f"{tgz} has no package/demo/{p.name}")
+            p.write_bytes(f.read())
+    return photos
+
+
+class FakeDetector:
+    """Finds one 'face' in any image that is not flat: landmarks at fixed fractions of the image.
+
+    Lets the pipeline be tested without weights: a uniform image has no face.
+    """
+
+    FRACTIONS = torch.tensor([[0.35, 0.4], [0.65, 0.4], [0.5, 0.55], [0.38, 0.7], [0.62, 0.7]])
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, images, flip: bool = False):
+        single = isinstance(images, torch.Tensor) and images.dim() == 3
+        out = []
+        for im in [images] if single else images:
+            self.calls += 1
+            if im.float().std() < 1:
+                out.append(FaceDetections.empty())
+                continue
+            h, w = im.shape[1:]
+            lm = self.FRACTIONS * torch.tensor([w, h])
+            box = torch.tensor([[0.2 * w, 0.2 * h, 0.8 * w, 0.9 * h]])
+            out.append(FaceDetections(box, lm[None], torch.tensor([0.99])))
+        return out[0] if single else out
