@@ -5,6 +5,53 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+
+class _InstanceNormReLU(torch.autograd.Function):
+    """ReLU(instance_norm(x)) with a backward written for channels-last tensors.
+
+    The forward is PyTorch's group-norm kernel (one channel per group) with an in-place ReLU. The
+    backward fuses the ReLU mask into the norm's gradient and computes it with a few broadcast
+    ops; on CPU this is faster than the native channels-last group-norm backward followed by the
+    ReLU backward, and it allocates less.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+        n, c, h, w = x.shape
+        y, mean, rstd = torch.ops.aten.native_group_norm(x, weight, bias, n, c, h * w, c, eps)
+        y.relu_()
+        ctx.save_for_backward(x, y, mean, rstd, weight)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
+        x, y, mean, rstd, weight = ctx.saved_tensors
+        n, c, h, w = x.shape
+        g = torch.ops.aten.threshold_backward(gy, y, 0)  # gradient at the norm's output
+        s_g = g.sum((2, 3))  # [N, C]
+        s_gxhat = rstd * ((g * x).sum((2, 3)) - mean * s_g)  # sum of g * normalised x
+        d_weight = s_gxhat.sum(0) if ctx.needs_input_grad[1] else None
+        d_bias = s_g.sum(0) if ctx.needs_input_grad[2] else None
+        d_x = None
+        if ctx.needs_input_grad[0]:
+            # dx = r*gamma * (g - mean(g) - xhat * mean(g * xhat)) = a * g + b * x + c0
+            a = rstd if weight is None else rstd * weight
+            k = h * w
+            b = -a * rstd * s_gxhat / k
+            c0 = -a * s_g / k - b * mean
+            d_x = torch.addcmul(c0.view(n, c, 1, 1), g, a.view(n, c, 1, 1), out=g)
+            d_x.addcmul_(x, b.view(n, c, 1, 1))
+        return d_x, d_weight, d_bias, None
+
+
+def instance_norm_relu(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    """``ReLU(InstanceNorm(x))`` without running statistics; x: [B, C, H, W] in either memory format."""
+    if torch.is_grad_enabled() and (x.requires_grad or (weight is not None and weight.requires_grad)):
+        return _InstanceNormReLU.apply(x, weight, bias, eps)
+    return F.relu_(F.group_norm(x, x.shape[1], weight, bias, eps))
 
 
 class InstanceNorm2d(nn.Module):
@@ -60,7 +107,8 @@ class ConvNormReLU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, C_in, H, W] -> [B, C_out, H, W]."""
-        return F.relu(self.norm(self.conv(x)))
+        n = self.norm
+        return instance_norm_relu(self.conv(x), n.weight, n.bias, n.eps)
 
 
 class PlainResBlock(nn.Module):

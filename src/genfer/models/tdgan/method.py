@@ -160,7 +160,8 @@ class TDGAN(Method):
         if "x_hat" not in cache:
             f_er = self.enc_ER(batch["x_e"])
             f_fr = self.enc_FR(batch["x_f"])
-            cache["x_hat"] = self.dec(f_er, f_fr, self.noise(f_er.shape[0], f_er.device))
+            x_hat = self.dec(f_er, f_fr, self.noise(f_er.shape[0], f_er.device))
+            cache["x_hat"] = self._layout(x_hat)  # 1-channel output: restate the layout
             cache["f_er"] = f_er.detach()  # M_ER's input and the expression-perceptual target
         return cache["x_hat"]
 
@@ -174,7 +175,7 @@ class TDGAN(Method):
         x_f, id_f = batch["x_f"], batch["id_f"]
         b = x_f.shape[0]
         x_hat = self._generate(batch, cache).detach()
-        f = self.dis_FR.trunk(torch.cat((x_f, x_hat)))
+        f = self.dis_FR.trunk(self._layout(torch.cat((x_f, x_hat))))
         logits = self.dis_FR.head(f)
         cache["per_face_target"] = f[:b].detach()  # E_DFR(x_f) before this update, as released
         fake = torch.full_like(id_f, cfg.num_identities)
@@ -202,8 +203,8 @@ class TDGAN(Method):
             adv_expr = F.cross_entropy(self.dis_ER(x_hat)[1], batch["y_e"])
             per_face = F.mse_loss(f_fake, target)
         # Dual consistency, both halves in one pass: G(x_hat, x_f) -> x_f and G(x_e, x_hat) -> x_e.
-        f_fr = self.enc_FR(torch.cat((x_hat, x_e)))
-        f_er = self.enc_ER(torch.cat((x_f, x_hat)))
+        f_fr = self.enc_FR(self._layout(torch.cat((x_hat, x_e))))
+        f_er = self.enc_ER(self._layout(torch.cat((x_f, x_hat))))
         noise = self.noise(b, x_f.device)
         if noise is not None:
             noise = torch.cat((noise, self.noise(b, x_f.device)))  # two draws, as the release
@@ -239,7 +240,12 @@ class TDGAN(Method):
             return None
         s = self.cfg.feature_size
         z = torch.rand(n, self.cfg.noise_dim, s, s, device=device)
-        return z.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else z
+        return self._layout(z)
+
+    def _layout(self, x: Tensor) -> Tensor:
+        # .to() rather than .contiguous(): a 1-channel NCHW tensor already counts as channels-last
+        # contiguous, and only explicit channels-last strides make the convolutions pick that layout
+        return x.to(memory_format=torch.channels_last) if self.cfg.channels_last else x.contiguous()
 
     def to_input(self, x: Tensor) -> Tensor:
         """Images (uint8 0..255 or float [0, 1]) [B, C, H, W] -> model input float [0, 1].
@@ -260,7 +266,7 @@ class TDGAN(Method):
                 x = x.expand(-1, c, -1, -1)
             else:
                 raise ValueError(f"tdgan: expected {c}-channel images, got {x.shape[1]}")
-        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x.contiguous()
+        return self._layout(x)
 
     @contextmanager
     def _inference(self) -> Iterator[None]:
@@ -301,7 +307,7 @@ class TDGAN(Method):
             f_fr = self.enc_FR(self.to_input(x_f))
             if noise is None:
                 noise = self.noise(f_er.shape[0], f_er.device)
-            return self.dec(f_er, f_fr, noise).contiguous()
+            return self.dec(f_er, f_fr, noise).contiguous()  # plain NCHW for callers
 
     def evaluate(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, Any]:
         """Top-1 accuracy of M_ER and of D_ER on ``{"image", "expression"}`` batches.

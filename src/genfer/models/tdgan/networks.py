@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genfer.models.layers.conv_blocks import ConvNormReLU, InstanceNorm2d, PlainResBlock
+from genfer.models.layers.conv_blocks import ConvNormReLU, InstanceNorm2d, PlainResBlock, instance_norm_relu
 
 N_POOLS = 4
 """The encoder halves the resolution four times; the decoder doubles it four times."""
@@ -161,7 +161,7 @@ class UpBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, C_in, H, W] -> [B, C_out, 2H, 2W]."""
-        return F.relu(self.norm(self.conv(x)))
+        return instance_norm_relu(self.conv(x), None, None, self.norm.eps)
 
 
 class Decoder(nn.Module):
