@@ -449,3 +449,16 @@ def test_prepare_cli_with_preset(tmp_path, make_rafdb):
     assert args.func(args) == 0
     ds = StoreDataset(tmp_path / "st", split="train")
     assert ds.info["settings"]["size"] == 128 and ds[0]["image"].shape == (1, 128, 128)
+
+
+def test_draw_detections_marks_boxes_and_landmarks():
+    from genfer.data.preprocess.draw import draw_detections
+
+    img = torch.zeros(1, 60, 80, dtype=torch.uint8)
+    lm = torch.tensor([[[30.0, 30.0], [50.0, 30.0], [40.0, 38.0], [32.0, 46.0], [48.0, 46.0]]])
+    d = FaceDetections(torch.tensor([[20.0, 20.0, 60.0, 55.0]]), lm, torch.tensor([0.97]))
+    out = draw_detections(img, d, line_width=1)
+    assert out.size == (80, 60) and out.mode == "RGB"
+    assert out.getpixel((40, 55)) == (0, 230, 0)  # bottom edge of the box
+    assert out.getpixel((30, 30)) == (0, 255, 255) and out.getpixel((40, 38)) == (255, 0, 255)
+    assert out.getpixel((5, 5)) == (0, 0, 0) and img.sum() == 0  # rest untouched, input not drawn on

@@ -284,7 +284,12 @@ class StoreDataset(FaceDataset):
         shards = loc[:, 0]
         for k in np.unique(shards):
             sel = np.flatnonzero(shards == k)
-            out[sel] = self.shard(int(k))[loc[sel, 1]]
+            rows, mm = loc[sel, 1], self.shard(int(k))
+            n = len(sel)
+            if sel[-1] - sel[0] == n - 1 and rows[-1] - rows[0] == n - 1 and (np.diff(rows) == 1).all():
+                out[sel[0] : sel[0] + n] = mm[rows[0] : rows[0] + n]  # a run in store order: one copy
+            else:
+                out[sel] = mm[rows]
         return self._convert(torch.from_numpy(out))
 
     def read_all(self) -> Tensor:
