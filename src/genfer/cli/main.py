@@ -9,7 +9,9 @@ import sys
 from genfer import __version__
 
 # subcommand modules, in the order `genfer --help` lists them
-SUBCOMMANDS = ("demo", "synth", "train", "eval", "recognize", "transfer", "metrics", "ls")
+SUBCOMMANDS = (
+    "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "metrics", "weights", "ls",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from genfer.data.datasets import (
     rafdb,
     sfew,
 )
+from genfer.data import store  # noqa: F401  (the prepared-face store reads like a dataset: store:PATH)
 
 __all__ = [
     "affectnet",
