@@ -5,6 +5,7 @@ Each reader is registered in ``genfer._registry.DATASETS`` under its short name 
 Layouts, label maps and splits: each module's docstring and ``docs/datasets/<name>.md``.
 """
 
+from genfer.data import store  # noqa: F401  (the prepared-face store reads like a dataset: store:PATH)
 from genfer.data.datasets import (
     affectnet,
     casia,
@@ -22,7 +23,6 @@ from genfer.data.datasets import (
     rafdb,
     sfew,
 )
-from genfer.data import store  # noqa: F401  (the prepared-face store reads like a dataset: store:PATH)
 
 __all__ = [
     "affectnet",
