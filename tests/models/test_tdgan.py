@@ -294,3 +294,28 @@ def test_released_weight_names_and_class_order(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(FileNotFoundError):
         load_released(m2, tmp_path / "nothing")
+
+
+def test_lambda_g_cls_trains_the_expression_encoder_only_when_set():
+    """The genfer-only option adds CE(M_ER(E_e(x_e))) to G's loss; 0 keeps the released G loss."""
+    import torch
+
+    from genfer.config import make_config
+    from genfer.models import build_method
+
+    grads = {}
+    for w in (0.0, 1.0):
+        torch.manual_seed(0)
+        m = build_method(make_config("tdgan", "tiny", [f"model.lambda_g_cls={w}"]))
+        b = 4
+        batch = m.prepare({"x_f": torch.randint(0, 255, (b, 1, 32, 32), dtype=torch.uint8),
+                           "id_f": torch.arange(b) % 4,
+                           "x_e": torch.randint(0, 255, (b, 1, 32, 32), dtype=torch.uint8),
+                           "y_e": torch.arange(b) % 7})
+        torch.manual_seed(1)
+        out = m.training_step(batch, "G", {})
+        assert ("g_cls" in out.terms) and (float(out.terms["g_cls"]) > 0) == (w > 0)
+        out.loss.backward()
+        grads[w] = torch.cat([p.grad.flatten() for p in m.enc_ER.parameters()])
+        assert all(p.grad is None for p in m.fc_ER.parameters())  # the head is M_ER's, not G's
+    assert not torch.allclose(grads[0.0], grads[1.0])

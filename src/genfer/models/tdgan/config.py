@@ -42,6 +42,12 @@ class TDGANConfig:
         lambda_d_face_real: D_FR loss weight on real faces [H_D_FR_r].
         lambda_d_face_fake: D_FR loss weight on generated images (the fake class) [H_D_FR_f].
         lambda_d_expr_real: D_ER loss weight on real expression images [H_D_ER_r].
+        lambda_g_cls: weight of CE(M_ER(E_e(x_e)), y_e) added to the G loss, so that the expression
+            label also trains the expression encoder E_e directly. **Not in the released code**, where
+            that gradient is discarded and E_e learns expressions only through D_ER's judgement of
+            x_hat and the dual consistency; 0 (the default) reproduces the release. The CPU demo
+            sets it (see configs/tdgan/demo.yaml) because the released signal needs far more
+            iterations than a 5-minute CPU budget allows.
         d_fr_every: update D_FR on iterations where ``step % d_fr_every == 0`` [D_GAP_FR].
         d_er_every: update D_ER on iterations where ``step % d_er_every == 0`` [D_GAP_ER].
         channels_last: run convolutions on channels-last activations (faster on CPU and recent
@@ -74,6 +80,7 @@ class TDGANConfig:
     lambda_d_face_real: float = 1.0
     lambda_d_face_fake: float = 1.0
     lambda_d_expr_real: float = 1.0
+    lambda_g_cls: float = 0.0
     d_fr_every: int = 5
     d_er_every: int = 10
     channels_last: bool = True

@@ -163,6 +163,7 @@ class TDGAN(Method):
             x_hat = self.dec(f_er, f_fr, self.noise(f_er.shape[0], f_er.device))
             cache["x_hat"] = self._layout(x_hat)  # 1-channel output: restate the layout
             cache["f_er"] = f_er.detach()  # M_ER's input and the expression-perceptual target
+            cache["f_er_graph"] = f_er  # E_e(x_e) with its graph, for the optional lambda_g_cls term
         return cache["x_hat"]
 
     def _step_m_er(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> LossOut:
@@ -215,6 +216,12 @@ class TDGAN(Method):
         if cfg.faithful or cfg.lambda_per_expr == 0:
             f_er_hat = f_er_hat.detach()
         per_expr = F.mse_loss(f_er_hat, cache["f_er"])
+        if cfg.lambda_g_cls:
+            # genfer option (not in the release): M_ER's CE also trains E_e through G's optimizer
+            with _frozen(self.fc_ER):
+                cls = F.cross_entropy(self.fc_ER(cache["f_er_graph"]), batch["y_e"])
+        else:
+            cls = x_hat.new_zeros(())
         loss = (
             cfg.lambda_g_face * adv_face
             + cfg.lambda_g_expr * adv_expr
@@ -222,6 +229,7 @@ class TDGAN(Method):
             + cfg.lambda_per_expr * per_expr
             + cfg.lambda_dic_face * dic_face
             + cfg.lambda_dic_expr * dic_expr
+            + cfg.lambda_g_cls * cls
         )
         terms = {
             "g_adv_face": adv_face,
@@ -230,6 +238,7 @@ class TDGAN(Method):
             "g_per_expr": per_expr,
             "g_dic_face": dic_face,
             "g_dic_expr": dic_expr,
+            "g_cls": cls,
         }
         return LossOut(loss, {k: v.detach() for k, v in terms.items()})
 
