@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from genfer.weights import cache_dir  # one cache for every kind of weights
+
 
 class MissingWeightsError(FileNotFoundError):
     """A weight file is not on this machine; the message says where to get it and where to put it."""
@@ -22,12 +24,6 @@ class MissingWeightsError(FileNotFoundError):
 
 class WeightsHashError(ValueError):
     """A weight file's SHA-256 does not match the published one."""
-
-
-def cache_dir() -> Path:
-    """genfer's cache folder: ``$GENFER_CACHE`` or ``~/.cache/genfer`` (not created here)."""
-    env = os.environ.get("GENFER_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "genfer"
 
 
 def torch_hub_checkpoints() -> Path:
