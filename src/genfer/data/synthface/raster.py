@@ -1,14 +1,14 @@
 """Batched, vectorised SynthFace rasteriser.
 
-A face is painted in a canonical frame (x right, y down, the image spanning [-1, 1]) from soft-edged
+A face is painted in a canonical frame (x right, y down; see ``ZOOM``) from soft-edged
 primitives evaluated on the pixel grid, then one affine resample applies roll, scale and
 translation, and lighting and noise are added in the output frame. Three choices keep it fast on
 a CPU:
 
 * Every primitive is separable: its shape is a per-column curve (or per-row, for the nasolabial
   folds) tested against the row coordinate, so per-pixel work is a handful of broadcast ops.
-* Features are painted inside fixed pixel windows of the canonical frame (brows, eyes, nose,
-  mouth), not over the whole image.
+* Features are painted inside fixed pixel windows of the canonical frame (brows, eyes, cheeks,
+  nose, folds, mouth, chin), wide enough for every identity, AU and yaw, not over the whole image.
 * Yaw is a per-image remapping of the column coordinate (points on a sphere turning), so it costs
   nothing per pixel and every primitive picks it up for free.
 
@@ -18,6 +18,7 @@ Coverage of a shape with signed distance ``sd`` (canonical units, positive insid
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -38,6 +39,8 @@ face crop from the forehead to the chin, as aligned face datasets are."""
 def _pixel_grid(size: int) -> Tensor:
     """Pixel-centre coordinates in [-1, 1] (the ``align_corners=False`` convention): [size]."""
     return (torch.arange(size, dtype=torch.float32) + 0.5) * (2.0 / size) - 1.0
+
+
 _NOISE_BANK: dict[int, Tensor] = {}
 _NOISE_K = 127
 
@@ -76,6 +79,20 @@ class _Window:
         self.ipx = cv.ipx
         self.cv = cv
 
+    def subset(self, idx: Tensor) -> _Window:
+        """This window for images ``idx`` only (a copy; ``commit`` writes it back).
+
+        For layers that few images have (glasses, long hair): painting a gathered subset beats
+        painting every image with zero coverage.
+        """
+        sub = copy.copy(self)
+        sub.img, sub.x, sub.xf = self.img[idx], self.x[idx], self.xf[idx]
+        sub.parent, sub.idx = self, idx
+        return sub
+
+    def commit(self) -> None:
+        self.parent.img[self.idx] = self.img
+
     def cov(self, sd: Tensor) -> Tensor:
         """Coverage in [0, 1] of a signed distance (modified in place)."""
         return sd.mul_(self.ipx).add_(0.5).clamp_(0, 1)
@@ -90,6 +107,8 @@ class _Window:
 
 
 class _Canvas:
+    """The canonical canvas [N, C, S, S] of one chunk, with per-image column coordinates."""
+
     def __init__(self, n: int, size: int, channels: int, x: Tensor, xf: Tensor, yaw: Tensor) -> None:
         self.size, self.channels = size, channels
         self.yaw = yaw
@@ -220,13 +239,14 @@ def _background(cv: _Canvas, nu: dict[str, Tensor]) -> None:
 
 def _body(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor]) -> None:
     """Neck, clothes and long hair falling behind the head."""
-    long = (ip["hair_style"] == 1).float()
-    if bool(long.any()):  # long hair behind the head and shoulders
-        w = cv.window(-1, 1, -1, 1.2)
-        ha = g["a"] + ip["hair_vol"] + 0.1
-        q = _q(w.xf / _s(ha), (w.y[None] - _s(g["cy"] - 0.1)) / 1.05)
-        sd = torch.minimum((1 - q).mul_(0.3), _r(_s(ip["hair_len"] + g["cy"]) - w.y[None]))
-        w.paint(ip["hair"] * 0.85, w.cov(sd).mul_(_s(long)[:, :, None]))
+    idx = (ip["hair_style"] == 1).nonzero().squeeze(1)
+    if len(idx):  # long hair behind the head and shoulders
+        w = cv.window(-1, 1, -1, 1.2).subset(idx)
+        ha, cy = g["a"][idx] + ip["hair_vol"][idx] + 0.1, g["cy"][idx]
+        q = _q(w.xf / _s(ha), (w.y[None] - _s(cy - 0.1)) / 1.05)
+        sd = torch.minimum((1 - q).mul_(0.3), _r(_s(ip["hair_len"][idx] + cy) - w.y[None]))
+        w.paint(ip["hair"][idx] * 0.85, w.cov(sd))
+        w.commit()
     # neck
     w = cv.window(-0.56, 0.56, -0.02, 1.2)
     nw = _s(ip["neck_w"]) + 0.08 * (w.y[None] - _s(g["cy"])).clamp(min=0)  # [N, h]
@@ -379,24 +399,24 @@ def _eyes(
 
 
 def _glasses(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor]) -> None:
-    on = ip["glasses"]
-    if not bool(on.any()):
+    idx = ip["glasses"].nonzero().squeeze(1)
+    if not len(idx):
         return
-    w = cv.window(-0.8, 0.8, -0.3, 0.2)
+    w = cv.window(-0.8, 0.8, -0.3, 0.2).subset(idx)
     ax = w.x.abs()
-    ex, ey = _s(g["ex"]), _s(g["ey"]) + 0.012
-    rw, rh = _s(ip["eye_w"]) + 0.06, 0.1
-    q = _c(((ax - ex) / rw).square()) + _r(((w.y[None] - ey) / rh).square())
-    th = _s(ip["glasses_th"])[:, :, None]
-    lens = w.cov((1 - q) * (0.5 * rh)).mul_(_s(on)[:, :, None] * 0.12)
-    w.paint(torch.tensor([0.75, 0.85, 0.9]).expand(len(on), 3), lens)
-    ring = w.cov(th * 0.5 - (1 - q).abs_() * (0.5 * rh)).mul_(_s(on)[:, :, None])
-    w.paint(ip["glasses_col"], ring)
-    inner = ex - rw + 0.01
-    outer_a = (ax > ex + rw - 0.01) & (ax < _s(g["a"] * 0.97))
-    colmask = ((ax < inner) | outer_a).float() * _s(on)
-    bar = w.cov(_line(w, (ey - 0.03).expand_as(ax), th * 0.5)).mul_(_c(colmask))
-    w.paint(ip["glasses_col"], bar)
+    ex, ey = _s(g["ex"][idx]), _s(g["ey"][idx]) + 0.012
+    rw, rh = _s(ip["eye_w"][idx]) + 0.06, 0.1
+    q = _q((ax - ex) / rw, (w.y[None] - ey) / rh)
+    th = _s(ip["glasses_th"][idx])[:, :, None]
+    lens = w.cov((1 - q) * (0.5 * rh)).mul_(0.12)
+    w.paint(torch.tensor([0.75, 0.85, 0.9]).expand(len(idx), 3), lens)
+    colour = ip["glasses_col"][idx]
+    w.paint(colour, w.cov(th * 0.5 - (1 - q).abs_() * (0.5 * rh)))
+    # bridge and temple arms
+    outer = (ax > ex + rw - 0.01) & (ax < _s(g["a"][idx] * 0.97))
+    colmask = ((ax < ex - rw + 0.01) | outer).float()
+    w.paint(colour, w.cov(_line(w, (ey - 0.03).expand_as(ax), th * 0.5)).mul_(_c(colmask)))
+    w.commit()
 
 
 def _mid_face(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[str, Tensor]) -> None:
@@ -509,7 +529,7 @@ def _mouth(cv: _Canvas, ip: dict[str, Tensor], g: dict[str, Tensor], t: dict[str
 def _finish(cv: _Canvas, nu: dict[str, Tensor]) -> Tensor:
     """Roll/scale/translate the canonical canvas, light it, add noise: float [N, C, S, S] in 0..255."""
     img = cv.img
-    n, c, s, _ = img.shape
+    n, _, s, _ = img.shape
     roll, scale = nu["roll"], nu["scale"]
     if bool((roll != 0).any() | (scale != 1).any() | (nu["tx"] != 0).any() | (nu["ty"] != 0).any()):
         # source = R(-roll) (p - t) / scale for each output pixel p; the sampling grid is a sum of
@@ -525,10 +545,10 @@ def _finish(cv: _Canvas, nu: dict[str, Tensor]) -> Tensor:
     g = _pixel_grid(s)
     b = nu["bright"] * 255
     light = _s(b)[:, :, None] + _c(_s(b * nu["light_x"]) * g[None]) + _r(_s(b * nu["light_y"]) * g[None])
-    pick = (nu["noise_pick"][:, None] + 7 * torch.arange(c)[None]) % _NOISE_K
-    noise = _noise_bank(s).index_select(0, pick.flatten()).view(n, c, s, s)
+    # luminance noise: one field per image, shared by the channels
+    noise = _noise_bank(s).index_select(0, nu["noise_pick"] % _NOISE_K)[:, None]
     noise.mul_((nu["noise"] * 255)[:, None, None, None]).add_(0.5)
-    return noise.addcmul_(img, light[:, None])
+    return torch.addcmul(noise, img, light[:, None])
 
 
 def _render_chunk(
