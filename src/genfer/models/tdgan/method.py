@@ -40,6 +40,8 @@ Deliberate deviations from the released code:
   restores the gradient-free version.
 - Instance norm is computed as a one-channel-per-group group norm and convolutions run on
   channels-last activations (``channels_last``): the same functions, different float rounding.
+- ``lambda_g_cls`` (0 by default, i.e. as released) optionally adds M_ER's cross-entropy to the G
+  loss so the expression label also trains E_e directly; the CPU demo uses it.
 - Evaluation reports accuracies only; the release's validation cross-entropy divided by the
   last batch index (off by one).
 """
