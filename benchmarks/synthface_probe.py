@@ -9,9 +9,9 @@ Trains on training identities and tests on held-out identities (64x64 grey, defa
 
 The CNN should do clearly better than the linear probe (expressions are shapes that move with
 pose and framing, not fixed pixels), and stay below 100% (intensities, missing and extra AUs make
-some samples ambiguous). Runs in about 1-3 minutes on 2 CPU threads.
+some samples ambiguous). Runs in about 2 minutes on one shared CPU core.
 
-    python benchmarks/synthface_probe.py [--train-ids 600] [--test-ids 100] [--epochs 6] [--threads 2]
+    python benchmarks/synthface_probe.py [--train-ids 600] [--test-ids 100] [--epochs 6] [--threads 1]
 """
 
 from __future__ import annotations
@@ -118,7 +118,8 @@ def main() -> None:
     ap.add_argument("--per-identity", type=int, default=14, help="images per identity")
     ap.add_argument("--epochs", type=int, default=6, help="CNN epochs")
     ap.add_argument("--size", type=int, default=64, help="image side")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1 is fastest when other jobs share the cores)")
     ap.add_argument("--seed", type=int, default=0, help="SynthFace seed")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -261,3 +261,19 @@ def test_figures_have_one_tile_per_cell():
     assert grid.width >= 7 * 32 and 2 * 32 <= grid.height < 3 * 32 + 20
     aus = au_grid(0, size=32, intensities=(0, 5), blocks=1)
     assert aus.height >= 17 * 32 and aus.width >= 2 * 32
+
+
+def test_parallel_chunks_match_serial(monkeypatch):
+    import genfer.data.synthface.raster as raster
+
+    monkeypatch.setattr(raster, "chunk_size", lambda size: 3)
+    ids, aus = torch.arange(10), sample_aus(torch.arange(10) % 7, torch.Generator().manual_seed(1))
+    serial = render(ids, aus, size=32, channels=3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pooled = render(ids, aus, size=32, channels=3)
+        assert torch.get_num_threads() == 2  # restored after the pool
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(serial, pooled)

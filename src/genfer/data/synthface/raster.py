@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -578,6 +579,10 @@ def _render_chunk(
     return _finish(cv, nu).clamp_(0, 255)
 
 
+parallel_chunks = True
+"""Render chunks on a thread pool of ``torch.get_num_threads()`` single-threaded workers."""
+
+
 def chunk_size(size: int) -> int:
     """Images per internal batch: about 1 Mpixel, so the working set stays in cache."""
     return max(4, (1 << 20) // (size * size))
@@ -622,12 +627,28 @@ def render_keys(
     out = torch.empty(n, channels, size, size, dtype=torch.uint8)
     out_np = out.numpy()
     step = chunk_size(size)
-    for i in range(0, n, step):
+
+    def one(i: int) -> None:
         sl = slice(i, i + step)
         ip = sample_identity(identities[sl], seed)
         nu = sample_nuisance(seed, identities[sl], keys[sl], nuisance)
         # numpy's float -> uint8 cast (truncation; values already carry +0.5) is faster than torch's
         out_np[sl] = _render_chunk(ip, aus[sl], nu, size, channels).numpy()
+
+    starts = range(0, n, step)
+    threads = torch.get_num_threads()
+    if threads == 1 or len(starts) == 1 or not parallel_chunks:
+        for i in starts:
+            one(i)
+        return out
+    # Chunks in parallel, each single-threaded: hundreds of small ops per chunk would otherwise
+    # each synchronise all intra-op threads, which stalls badly when other processes share the cores.
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            list(pool.map(one, starts))
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 
