@@ -5,11 +5,11 @@ Trains on training identities and tests on held-out identities (64x64 grey, defa
 * a single-pixel baseline (nearest class mean of the best single pixel, chosen on the test set,
   so an optimistic bound on any one-pixel cue),
 * a linear probe: multinomial logistic regression on standardised raw pixels (torch, L-BFGS),
-* a small CNN (4 conv blocks, ~70k parameters, Adam, a few epochs, shift/flip augmentation).
+* a small CNN (4 conv blocks, ~45k parameters, Adam, a few epochs, shift/flip augmentation).
 
 The CNN should do clearly better than the linear probe (expressions are shapes that move with
-pose and framing, not fixed pixels), and stay below 100% (intensities, missing and extra AUs make
-some samples ambiguous). Runs in about 2 minutes on one shared CPU core.
+pose and framing, not fixed pixels), and stay below 100% (weak intensities, missing AUs, pose,
+lighting and small features at 64 px make some samples hard). Runs in about 2 minutes on one shared CPU core.
 
     python benchmarks/synthface_probe.py [--train-ids 600] [--test-ids 100] [--epochs 6] [--threads 1]
 """
@@ -54,7 +54,7 @@ def linear_probe(xtr, ytr, xte, yte, wd: float = 1e-3, steps: int = 150) -> floa
 
 
 class SmallCNN(nn.Module):
-    """Strided 5x5 stem, three 3x3 conv blocks, global average pooling: ~70k parameters."""
+    """Strided 5x5 stem, three 3x3 conv blocks, global average pooling: ~45k parameters."""
 
     def __init__(self, width: int = 12) -> None:
         super().__init__()

@@ -584,8 +584,8 @@ parallel_chunks = True
 
 
 def chunk_size(size: int) -> int:
-    """Images per internal batch: about 1 Mpixel, so the working set stays in cache."""
-    return max(4, (1 << 20) // (size * size))
+    """Images per internal batch: half a megapixel (32 at 128x128), measured fastest on 2 MiB L2."""
+    return max(4, (1 << 19) // (size * size))
 
 
 @torch.no_grad()
