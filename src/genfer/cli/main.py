@@ -10,7 +10,7 @@ from genfer import __version__
 
 # subcommand modules, in the order `genfer --help` lists them
 SUBCOMMANDS = (
-    "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "metrics", "weights", "ls",
+    "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "edit", "metrics", "weights", "ls",
 )
 
 
