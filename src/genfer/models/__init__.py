@@ -9,8 +9,10 @@ from genfer._registry import METHODS
 
 def load_all() -> None:
     """Import every method package so that it registers itself."""
-    from genfer.models import au_cyclegan  # noqa: F401
-    from genfer.models import tdgan  # noqa: F401
+    from genfer.models import (
+        au_cyclegan,  # noqa: F401
+        tdgan,  # noqa: F401
+    )
 
 
 def build_method(cfg: Any) -> Any:
