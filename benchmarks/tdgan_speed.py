@@ -9,7 +9,7 @@ machine add noise, the ratios are more robust than the absolute figures.
 
 ``--allocator tuned`` makes glibc keep freed memory for reuse (no ``mmap`` for big blocks, no
 trimming) instead of returning it to the kernel and page-faulting it back on the next
-allocation; on this workload that alone saves 15-20% of the time. It is applied to the process
+allocation; on this workload that alone saves 10-25% of the time. It is applied to the process
 that runs the implementation, so ``--allocator`` compares like with like; the default table shows
 both implementations under both settings.
 
