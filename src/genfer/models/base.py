@@ -12,12 +12,30 @@ encoder feature) instead of recomputing it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+
+@contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """No weight gradients for ``modules`` while inside; their inputs still get theirs.
+
+    Used in a generator phase so that backpropagating through a discriminator computes only what
+    the generator needs.
+    """
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 @dataclass

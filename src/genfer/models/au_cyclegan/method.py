@@ -50,20 +50,7 @@ from genfer.losses import adversarial as adv
 from genfer.models.au_cyclegan import editing
 from genfer.models.au_cyclegan.config import AUCycleGANConfig
 from genfer.models.au_cyclegan.networks import Critic, Generator, total_variation
-from genfer.models.base import LossOut, Method
-
-
-@contextmanager
-def _frozen(*modules: nn.Module) -> Iterator[None]:
-    """No weight gradients for ``modules`` while inside (inputs still get theirs)."""
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
+from genfer.models.base import LossOut, Method, frozen
 
 
 @METHODS.register("au_cyclegan")
@@ -185,7 +172,7 @@ class AUCycleGAN(Method):
         x, c = batch["image"], batch["cond"]
         cache = self._generate(batch, cache)
         fake, c_trg = cache["fake"], cache["c_trg"]
-        with _frozen(self.D):
+        with frozen(self.D):
             scores, au_fake = self.D(fake)
         g_adv = adv.g_loss(cfg.adversarial, scores)
         g_cl = self._au_loss(au_fake, c_trg)

@@ -57,24 +57,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genfer._registry import METHODS
-from genfer.models.base import LossOut, Method
+from genfer.models.base import LossOut, Method, frozen
 from genfer.models.tdgan.config import TDGANConfig
 from genfer.models.tdgan.networks import ClassifierHead, Decoder, Discriminator, Encoder
 
 _LUMA = (0.299, 0.587, 0.114)
-
-
-@contextmanager
-def _frozen(*modules: nn.Module) -> Iterator[None]:
-    """Stop autograd from recording weight gradients for ``modules`` (inputs still get theirs)."""
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
 
 
 @METHODS.register("tdgan")
@@ -196,7 +183,7 @@ class TDGAN(Method):
         x_f, x_e = batch["x_f"], batch["x_e"]
         b = x_f.shape[0]
         x_hat = self._generate(batch, cache)
-        with _frozen(self.dis_FR, self.dis_ER):
+        with frozen(self.dis_FR, self.dis_ER):
             target = cache.get("per_face_target")
             if target is None:
                 with torch.no_grad():
@@ -220,7 +207,7 @@ class TDGAN(Method):
         per_expr = F.mse_loss(f_er_hat, cache["f_er"])
         if cfg.lambda_g_cls:
             # genfer option (not in the release): M_ER's CE also trains E_e through G's optimizer
-            with _frozen(self.fc_ER):
+            with frozen(self.fc_ER):
                 cls = F.cross_entropy(self.fc_ER(cache["f_er_graph"]), batch["y_e"])
         else:
             cls = x_hat.new_zeros(())
