@@ -103,7 +103,7 @@ def test_config_validation_and_presets():
 @pytest.mark.parametrize(("c_in", "c_out", "side", "pad"), [(6, 5, 3, 1), (5, 4, 4, 0), (3, 2, 9, 0)])
 def test_upconv_equals_conv_transpose(c_in, c_out, side, pad):
     torch.manual_seed(0)
-    up = UpConv(c_in, c_out, pad, bias=True).double()
+    up = UpConv(c_in, c_out, pad, bias=True, gemm=True).double()
     ref = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, output_padding=pad).double()
     ref.load_state_dict(up.state_dict())
     x = torch.randn(2, c_in, side, side, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
@@ -111,6 +111,7 @@ def test_upconv_equals_conv_transpose(c_in, c_out, side, pad):
     y, y_ref = up(x), ref(x)
     assert y.shape == y_ref.shape == (2, c_out, 2 * side + pad, 2 * side + pad)
     torch.testing.assert_close(y, y_ref)
+    assert up.weight.permute(0, 2, 3, 1).is_contiguous()  # the GEMM reads the weight without a copy
     g = torch.randn_like(y_ref)
     got = torch.autograd.grad(y, (x, up.weight, up.bias), g)
     want = torch.autograd.grad(y_ref, (x, ref.weight, ref.bias), g)

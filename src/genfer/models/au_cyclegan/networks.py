@@ -27,7 +27,7 @@ from torch.autograd.function import once_differentiable
 from genfer.models.layers.conv_blocks import InstanceNorm2d
 
 GEMM_MAX_PIXELS = 64
-"""``UpConv`` uses its GEMM path for inputs of at most this many pixels (8 x 8)."""
+"""The generator's ``UpConv`` layers with inputs of at most this many pixels (8 x 8) use their GEMM path."""
 UNFOLD_MAX_PIXELS = 16
 """``DownConv`` uses its unfold + matrix-product path for outputs of at most this many pixels (4 x 4)."""
 
@@ -136,16 +136,24 @@ class _ConvTranspose4s2(torch.autograd.Function):
 class UpConv(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, output_padding)`` (same parameters and function).
 
-    Inputs of at most ``GEMM_MAX_PIXELS`` pixels go through ``_ConvTranspose4s2`` (faster on CPU
-    there); larger ones, double-backward and non-CPU devices use the library's kernel.
+    With ``gemm`` (chosen by the generator for inputs of at most ``GEMM_MAX_PIXELS`` pixels) it runs
+    through ``_ConvTranspose4s2`` on CPU, and the weight (shape ``[C_in, C_out, 4, 4]`` as usual)
+    is stored in ``[C_in, 4, 4, C_out]`` memory order so that the product needs no copy of it.
+    Other devices use the library's kernel.
     """
 
-    def __init__(self, c_in: int, c_out: int, output_padding: int = 0, bias: bool = False) -> None:
+    def __init__(self, c_in: int, c_out: int, output_padding: int = 0, bias: bool = False, gemm: bool = False) -> None:
         super().__init__(c_in, c_out, 4, 2, 1, output_padding=output_padding, bias=bias)
+        self.gemm = gemm
+        if gemm:
+            w = torch.empty(c_in, 4, 4, c_out).permute(0, 3, 1, 2)
+            with torch.no_grad():
+                w.copy_(self.weight)  # the default initialisation, in the GEMM's memory order
+            self.weight = nn.Parameter(w)
 
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
         """x: [B, C_in, H, W] -> [B, C_out, 2H + output_padding, 2W + output_padding]."""
-        if x.device.type != "cpu" or x.shape[-1] * x.shape[-2] > GEMM_MAX_PIXELS or output_size is not None:
+        if not self.gemm or x.device.type != "cpu" or output_size is not None:
             return super().forward(x, output_size)
         y = _ConvTranspose4s2.apply(x, self.weight, self.output_padding[0])
         return y if self.bias is None else y + self.bias[:, None, None]
@@ -186,9 +194,9 @@ class DownBlock(nn.Sequential):
 class UpBlock(nn.Sequential):
     """ConvT4 s2 p1 (no bias, given output padding; ``UpConv``) -> BN -> ReLU."""
 
-    def __init__(self, c_in: int, c_out: int, output_padding: int) -> None:
+    def __init__(self, c_in: int, c_out: int, output_padding: int, gemm: bool = False) -> None:
         super().__init__(
-            UpConv(c_in, c_out, output_padding),
+            UpConv(c_in, c_out, output_padding, gemm=gemm),
             nn.BatchNorm2d(c_out),
             nn.ReLU(),
         )
@@ -242,10 +250,11 @@ class Generator(nn.Module):
         for i in range(n_layers):
             target = sizes[n_layers - 1 - i]
             pad = target - 2 * sizes[n_layers - i]
+            gemm = sizes[n_layers - i] ** 2 <= GEMM_MAX_PIXELS
             if i == n_layers - 1:
-                self.dec.append(UpConv(c_in, channels + int(mask), pad, bias=True))
+                self.dec.append(UpConv(c_in, channels + int(mask), pad, bias=True, gemm=gemm))
                 break
-            self.dec.append(UpBlock(c_in, dec_w[i], pad))
+            self.dec.append(UpBlock(c_in, dec_w[i], pad, gemm))
             c_in = dec_w[i]
             if attention == target and self.attn is None:
                 self.attn_at, self.attn = i, SelfAttention2d(c_in)
