@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK = time.perf_counter
+KEEP_GRAPHS = False
 RELEASED = {"iteration_s": 6.30, "images_per_s": 5.08, "infer_ms": 15.1, "peak_rss_mib": 2981}
 """The issue's figures for the released code on this kind of machine."""
 
@@ -100,7 +101,7 @@ class ReferenceRunner:
         from reference_au_cyclegan import ReferenceAUCycleGAN
 
         self.torch = torch
-        self.ref = ReferenceAUCycleGAN(cfg, lr, betas)
+        self.ref = ReferenceAUCycleGAN(cfg, lr, betas, keep_graphs=KEEP_GRAPHS)
         self.ref.train()
         self.phase_times: dict[str, list[float]] = {}
 
@@ -120,7 +121,8 @@ class ReferenceRunner:
 
 def child(args: argparse.Namespace) -> dict:
     """Measure one implementation in this process; returns the figures."""
-    global CLOCK
+    global CLOCK, KEEP_GRAPHS
+    KEEP_GRAPHS = args.keep_graphs
     if args.clock == "cpu":
         CLOCK = time.process_time
     tuned = tune_allocator() if args.allocator == "tuned" else False
@@ -178,6 +180,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="wall time, or process CPU time (steadier on a shared machine with --threads 1)")
+    p.add_argument("--keep-graphs", action="store_true",
+                   help="reference keeps each step's loss graph until the next iteration, as the release's loop")
     p.add_argument("--profile", action="store_true", help="profile one genfer iteration")
     p.add_argument("--rows", type=int, default=30, help="profiler rows")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -198,6 +202,7 @@ def main() -> None:
     for alloc in allocs:
         for impl in impls:
             cmd = [sys.executable, __file__, "--child", "--impl", impl, "--allocator", alloc]
+            cmd += ["--keep-graphs"] if args.keep_graphs else []
             for opt in ("reps", "warmup", "batch", "size", "threads", "clock"):
                 cmd += [f"--{opt}", str(getattr(args, opt))]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout

@@ -135,6 +135,24 @@ def test_downconv_equals_conv_including_double_backward(side):
     torch.testing.assert_close(penalty(conv), penalty(ref))
 
 
+def test_inference_folds_batchnorm_without_changing_the_output():
+    torch.manual_seed(0)
+    m = AUCycleGAN(tiny())
+    x, c = torch.rand(3, 3, 32, 32) * 2 - 1, torch.rand(3, 17)
+    with torch.no_grad():
+        for _ in range(3):  # give BatchNorm non-trivial running statistics
+            m.G(x * torch.rand(1) * 2, c)
+        m.eval()
+        plain = m.G(x, c)[0]
+    with torch.inference_mode():
+        folded = m.G(x, c)[0]
+        m.G.dec[0][1].running_var.mul_(2)  # a changed statistic is picked up
+        changed = m.G(x, c)[0]
+    torch.testing.assert_close(folded, plain, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(changed, plain, atol=1e-4)
+    assert hasattr(m.G.enc[0], "_fold") and "_fold" not in str(list(m.state_dict()))
+
+
 # --- training -------------------------------------------------------------------------------------
 def test_phase_schedule_follows_d_g_ratio():
     assert AUCycleGAN(tiny()).phases(0) == ["D", "G"]

@@ -153,10 +153,16 @@ class UpConv(nn.ConvTranspose2d):
 
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
         """x: [B, C_in, H, W] -> [B, C_out, 2H + output_padding, 2W + output_padding]."""
-        if not self.gemm or x.device.type != "cpu" or output_size is not None:
+        if output_size is not None:
             return super().forward(x, output_size)
-        y = _ConvTranspose4s2.apply(x, self.weight, self.output_padding[0])
-        return y if self.bias is None else y + self.bias[:, None, None]
+        return self.apply_with(x, self.weight, self.bias)
+
+    def apply_with(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """This layer's function with other parameters of the same shapes (folded BatchNorm)."""
+        if not self.gemm or x.device.type != "cpu":
+            return F.conv_transpose2d(x, weight, bias, 2, 1, self.output_padding)
+        y = _ConvTranspose4s2.apply(x, weight, self.output_padding[0])
+        return y if bias is None else y + bias[:, None, None]
 
 
 class DownConv(nn.Conv2d):
@@ -173,25 +179,60 @@ class DownConv(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: [B, C_in, H, W] -> [B, C_out, H // 2, W // 2]."""
+        return self.apply_with(x, self.weight, None)
+
+    def apply_with(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """This layer's function with another weight (and an optional bias: folded BatchNorm)."""
         ho, wo = x.shape[-2] // 2, x.shape[-1] // 2
         if x.device.type != "cpu" or ho * wo > UNFOLD_MAX_PIXELS:
-            return super().forward(x)
+            return F.conv2d(x, weight, bias, 2, 1)
         b = x.shape[0]
         cols = F.unfold(x, 4, padding=1, stride=2).transpose(1, 2).reshape(b * ho * wo, -1)  # [B*L, C_in*16]
         # one 2-D product: a batched matmul would expand the weight per sample in the backward
-        y = torch.mm(cols, self.weight.view(self.out_channels, -1).t())
+        w = weight.view(self.out_channels, -1).t()
+        y = torch.mm(cols, w) if bias is None else torch.addmm(bias, cols, w)
         return y.view(b, ho, wo, self.out_channels).permute(0, 3, 1, 2)
 
 
-class DownBlock(nn.Sequential):
+class _FoldedBN:
+    """Inference-only: a conv (no bias) followed by an eval-mode BatchNorm as one conv with bias.
+
+    The folded parameters are cached until a parameter or running statistic changes (tracked by
+    tensor versions), and used only under ``torch.inference_mode`` in eval mode, where BN is a fixed
+    per-channel affine map; training and autograd never see them.
+    """
+
+    def _bn_fold_ok(self) -> bool:
+        return not self.training and torch.is_inference_mode_enabled() and isinstance(self[1], nn.BatchNorm2d)
+
+    def _folded(self, out_dim: int) -> tuple[Tensor, Tensor]:
+        conv, bn = self[0], self[1]
+        tensors = (conv.weight, bn.weight, bn.bias, bn.running_mean, bn.running_var)
+        key = tuple((t._version, t.data_ptr(), t.dtype) for t in tensors)
+        if getattr(self, "_fold_key", None) != key:
+            scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+            shape = [1] * conv.weight.ndim
+            shape[out_dim] = -1
+            self._fold = (conv.weight * scale.view(shape), bn.bias - bn.running_mean * scale)
+            self._fold_key = key
+        return self._fold
+
+
+class DownBlock(_FoldedBN, nn.Sequential):
     """Conv4 s2 p1 (no bias; ``DownConv``) -> norm (``batch`` or ``instance``, affine) -> LeakyReLU(0.01)."""
 
     def __init__(self, c_in: int, c_out: int, norm: str) -> None:
         norm_layer = nn.BatchNorm2d(c_out) if norm == "batch" else InstanceNorm2d(c_out, affine=True)
         super().__init__(DownConv(c_in, c_out), norm_layer, nn.LeakyReLU(0.01))
 
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C_in, H, W] -> [B, C_out, H // 2, W // 2]."""
+        if self._bn_fold_ok():
+            return self[2](self[0].apply_with(x, *self._folded(0)))
+        return super().forward(x)
 
-class UpBlock(nn.Sequential):
+
+class UpBlock(_FoldedBN, nn.Sequential):
     """ConvT4 s2 p1 (no bias, given output padding; ``UpConv``) -> BN -> ReLU."""
 
     def __init__(self, c_in: int, c_out: int, output_padding: int, gemm: bool = False) -> None:
@@ -200,6 +241,12 @@ class UpBlock(nn.Sequential):
             nn.BatchNorm2d(c_out),
             nn.ReLU(),
         )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C_in, H, W] -> [B, C_out, 2H + op, 2W + op]."""
+        if self._bn_fold_ok():
+            return self[2](self[0].apply_with(x, *self._folded(1)))
+        return super().forward(x)
 
 
 class Generator(nn.Module):
