@@ -67,3 +67,5 @@ METHODS: Registry = Registry("method")
 DATASETS: Registry = Registry("dataset")
 METRICS: Registry = Registry("metric")
 DETECTORS: Registry = Registry("detector")
+PRETRAINED: Registry = Registry("pretrained model")
+"""Pretrained expression recognisers (``genfer.models.pretrained.base.ExpressionRecognizer`` factories)."""
