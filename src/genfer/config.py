@@ -66,12 +66,19 @@ class OptimConfig:
         betas: Adam (beta1, beta2).
         weight_decay: L2 weight decay.
         group_lr: per network-group learning rates, e.g. ``{"D_FR": 4e-4}``.
+        schedule: learning-rate multiplier over the run: ``constant`` (the papers' setting),
+            ``cosine`` or ``linear`` decay from 1 to ``final_lr_ratio`` after ``warmup_steps``.
+        warmup_steps: iterations of linear warm-up from 0 (0 = none).
+        final_lr_ratio: the multiplier reached at the last iteration for ``cosine``/``linear``.
     """
 
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     group_lr: dict[str, float] = field(default_factory=dict)
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    final_lr_ratio: float = 0.0
 
 
 @dataclass

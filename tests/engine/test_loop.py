@@ -63,7 +63,9 @@ _KILLED_RUN = textwrap.dedent(
 
 
 def test_resume_after_sigkill_equals_uninterrupted_run(tiny_cfg, tmp_path):
-    common = ["train.max_steps=8", "train.eval_every=3", "train.ckpt_every=3", "train.threads=1"]
+    # a decaying schedule with warm-up: the learning rate must resume where it was too
+    common = ["train.max_steps=8", "train.eval_every=3", "train.ckpt_every=3", "train.threads=1",
+              "optim.schedule=cosine", "optim.warmup_steps=2"]
     straight = train(tiny_cfg("tdgan", *common, "train.name=straight"))
 
     cfg = tiny_cfg("tdgan", *common, "train.name=killed")

@@ -25,6 +25,7 @@ from genfer.engine import checkpoint as ck
 from genfer.engine import distributed as D
 from genfer.engine.device import select_device
 from genfer.engine.logger import RunLogger
+from genfer.engine.schedule import lr_factor
 from genfer.imaging import save_grid
 from genfer.models import build_method
 
@@ -77,15 +78,16 @@ class Trainer:
         D.broadcast_module(method)
         self.batches, self.test = build_data(cfg, method.data_kind, dist, progress=self.show)
         self.groups = {n: [p for m in mods for p in m.parameters()] for n, mods in method.groups().items()}
+        self.base_lr = {n: cfg.optim.group_lr.get(n, cfg.optim.lr) for n in self.groups}
         self.opts = {
-            n: torch.optim.Adam(ps, lr=cfg.optim.group_lr.get(n, cfg.optim.lr), betas=cfg.optim.betas,
-                                weight_decay=cfg.optim.weight_decay)
+            n: torch.optim.Adam(ps, lr=self.base_lr[n], betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
             for n, ps in self.groups.items()
         }
         spe = self.batches.steps_per_epoch
         self.total = t.max_steps if t.max_steps > 0 else t.epochs * spe
         self.eval_every = t.eval_every or spe
         self.ckpt_every = t.ckpt_every or self.eval_every
+        lr_factor(cfg.optim.schedule, 0, self.total)  # a misspelt schedule fails before any work
 
         self.step, self.best, self.best_step, self.nonfinite, self.streak = 0, None, -1, 0, 0
         if state is not None:
@@ -130,6 +132,11 @@ class Trainer:
         """One training iteration; returns the phases skipped for a non-finite loss."""
         method, device = self.method, self.device
         batch = method.prepare(self.batches.get(self.step, device))
+        o = self.cfg.optim
+        factor = lr_factor(o.schedule, self.step, self.total, o.warmup_steps, o.final_lr_ratio)
+        for n, opt in self.opts.items():
+            for g in opt.param_groups:
+                g["lr"] = self.base_lr[n] * factor
         cache: dict[str, Any] = {}
         skipped = []
         for phase in method.phases(self.step):

@@ -1,0 +1,40 @@
+"""Learning-rate schedules: values at the ends, monotone decay, warm-up, and the engine applying them."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from genfer.engine.loop import Trainer
+from genfer.engine.schedule import SCHEDULES, lr_factor
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_schedule_starts_at_one_and_ends_at_final(schedule):
+    f = [lr_factor(schedule, s, 100, final=0.1) for s in range(100)]
+    assert f[0] == pytest.approx(1.0)
+    assert f[-1] == pytest.approx(1.0 if schedule == "constant" else 0.1)
+    assert all(a >= b - 1e-12 for a, b in itertools.pairwise(f))  # never increases after warm-up
+
+
+def test_warmup_rises_linearly_then_decays():
+    f = [lr_factor("linear", s, 20, warmup=4) for s in range(20)]
+    assert f[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert f[-1] == pytest.approx(0.0)
+
+
+def test_unknown_schedule_fails_before_training(tiny_cfg):
+    with pytest.raises(ValueError, match="optim.schedule"):
+        Trainer(tiny_cfg("tdgan", "optim.schedule=step", "train.max_steps=2"))
+
+
+def test_engine_sets_the_scheduled_rate_per_group(tiny_cfg):
+    cfg = tiny_cfg("tdgan", "optim.schedule=linear", "optim.lr=1e-3", "optim.group_lr={M_ER: 2e-3}",
+                   "train.max_steps=4", "train.eval_every=100", "train.threads=1", "train.name=sched")
+    tr = Trainer(cfg)
+    tr.terms = {}
+    tr.iteration()
+    tr.iteration()  # second of 4 iterations: factor 1 - 1/3
+    assert tr.opts["G"].param_groups[0]["lr"] == pytest.approx(1e-3 * 2 / 3)
+    assert tr.opts["M_ER"].param_groups[0]["lr"] == pytest.approx(2e-3 * 2 / 3)
