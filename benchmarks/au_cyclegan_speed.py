@@ -3,9 +3,11 @@
 Prints, for both implementations at the released defaults (batch 32, 3 x 112 x 112, 17 AUs,
 WGAN-GP, d_g_ratio 1, Adam 2e-4 (0.5, 0.999), CPU threads 2): seconds per training iteration
 (critic step with gradient penalty + generator step), images/s, inference ms/image of G(x, aus) at
-batch 32, peak RSS, and the genfer/released ratios. Each implementation runs in its own subprocess
-so peak RSS is its own. Times are medians of ``--reps`` after ``--warmup`` runs; other processes on
-the machine add noise, the ratios measured in one run are more robust than the absolute figures.
+batch 32, peak RSS, parameter counts of G and D, and the genfer/released ratios, next to the
+issue's figures for the released code (shown at 112 px, and at batch 32 for the timings). Each
+implementation runs in its own subprocess so peak RSS is its own. Times are medians of ``--reps``
+after ``--warmup`` runs; other processes on the machine add noise, the ratios measured in one run
+are more robust than the absolute figures.
 
 ``--allocator tuned`` makes glibc keep freed memory for reuse instead of returning it to the
 kernel (see benchmarks/tdgan_speed.py); the default is glibc's own behaviour for both.
@@ -31,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK = time.perf_counter
 KEEP_GRAPHS = False
-RELEASED = {"iteration_s": 6.30, "images_per_s": 5.08, "infer_ms": 15.1, "peak_rss_mib": 2981}
+RELEASED = {"iteration_s": 6.30, "images_per_s": 5.08, "infer_ms": 15.1, "peak_rss_mib": 2981,
+            "params_g": 43_557_507, "params_d": 30_043_026, "params_total": 73_600_533}
 """The issue's figures for the released code on this kind of machine."""
 
 
@@ -94,6 +97,9 @@ class GenferRunner:
     def infer(self, batch) -> None:
         self.m.edit(batch["image"], batch["aus"])
 
+    def networks(self):
+        return self.m.G, self.m.D
+
 
 class ReferenceRunner:
     def __init__(self, torch, cfg, lr: float, betas: tuple[float, float]):
@@ -118,6 +124,9 @@ class ReferenceRunner:
     def infer(self, batch) -> None:
         self.ref.edit(batch["image"].float() / 255, batch["aus"] / 5)
 
+    def networks(self):
+        return self.ref.g, self.ref.d
+
 
 def child(args: argparse.Namespace) -> dict:
     """Measure one implementation in this process; returns the figures."""
@@ -140,6 +149,10 @@ def child(args: argparse.Namespace) -> dict:
         "aus": torch.rand(args.batch, 17, generator=g) * 5,
     }
     res: dict = {"impl": args.impl, "allocator": args.allocator, "tuned": tuned}
+    g_net, d_net = runner.networks()
+    res["params_g"] = sum(p.numel() for p in g_net.parameters())
+    res["params_d"] = sum(p.numel() for p in d_net.parameters())
+    res["params_total"] = res["params_g"] + res["params_d"]
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -158,6 +171,9 @@ def child(args: argparse.Namespace) -> dict:
 
 
 ROWS = [
+    ("params_g", "parameters G", "{:,}"),
+    ("params_d", "parameters D", "{:,}"),
+    ("params_total", "parameters total", "{:,}"),
     ("iteration_s", "train iteration, D + G (s)", "{:.2f}"),
     ("images_per_s", "training images/s", "{:.2f}"),
     ("infer_ms", "inference G(x, aus) (ms/image)", "{:.1f}"),
@@ -166,7 +182,9 @@ ROWS = [
 
 
 def _speedup(key: str, ours: float, theirs: float) -> float:
-    return ours / theirs if key == "images_per_s" else theirs / ours
+    """genfer's advantage (> 1 is better): rate ratio for images/s, inverse ratio for times and memory,
+    plain ratio for parameter counts (1.00x = equal)."""
+    return ours / theirs if key.startswith(("images_per_s", "params")) else theirs / ours
 
 
 def main() -> None:
@@ -220,7 +238,8 @@ def main() -> None:
     for key, label, fmt in ROWS:
         cells = [fmt.format(results[c][key]) for c in cols]
         cells += [f"{_speedup(key, results[o][key], results[t][key]):.2f}x" for o, t in pairs]
-        ref = fmt.format(RELEASED[key]) if args.size == 112 and args.batch == 32 else "-"
+        comparable = args.size == 112 and (args.batch == 32 or key.startswith("params"))
+        ref = fmt.format(RELEASED[key]) if comparable else "-"
         print(f"{label:34s}" + "".join(f"{c:>22s}" for c in cells) + f"{ref:>20s}")
     for alloc in allocs:
         if ("genfer", alloc) in results:
