@@ -12,16 +12,27 @@ Figures (issue 5 acceptance):
 - references on the same faces and targets: the judge's error on faces *rendered* with the
   target AUs (its floor), and on the unedited inputs (what copying the input scores).
 
+- critic NaN: iterations whose critic loss was non-finite (the engine skips those updates and
+  logs them), counted from the run's log.
+
+``--minutes M`` stops training at a wall-clock budget (data set-up included; the last chunk of
+iterations is not started when it would overrun) and checkpoints the weights reached; ``--snapshot
+STEP`` keeps a copy of the weights at those steps (``RUN/snapshots/step-NNNNNNN``) so that a long
+run can be compared with shorter option runs at equal steps. Every figure is printed with the
+wall-clock time, torch thread count and load average it was measured under.
+
 Usage:
-    python benchmarks/au_cyclegan_quality.py --run runs/au_cyclegan-XXXX     # an existing run
-    python benchmarks/au_cyclegan_quality.py --train                        # train configs/au_cyclegan/cpu.yaml
-    python benchmarks/au_cyclegan_quality.py --train --set model.lambda_cycle=10 --set train.max_steps=1500
+    python benchmarks/au_cyclegan_quality.py --run runs/au_cyclegan-XXXX     # an existing run (or checkpoint)
+    python benchmarks/au_cyclegan_quality.py --train --threads 1 --minutes 30 # train configs/au_cyclegan/cpu.yaml
+    python benchmarks/au_cyclegan_quality.py --train --threads 1 --set model.lambda_cycle=10 --set train.max_steps=1500
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import time
 from pathlib import Path
 
@@ -99,6 +110,59 @@ def judge_report(cfg, test_ids: list[int], au_judge, id_judge, n: int = 400) -> 
             "id_judge_acc": judge_accuracy(id_judge, imgs, who)}
 
 
+def train_run(cfg, minutes: float, snapshots: list[int]) -> tuple[Path, dict]:
+    """Train ``cfg`` until ``train.max_steps`` or the wall-clock budget; returns (run dir, timing facts).
+
+    The budget counts from before the data are rendered. Iterations run in chunks of 10; a chunk
+    is not started when, at the last chunk's pace (x 1.5), it would end past the budget. Weights
+    reached early are checkpointed as the run's latest.
+    """
+    from genfer.engine.checkpoint import save_checkpoint
+    from genfer.engine.loop import Trainer
+
+    t0 = time.perf_counter()
+    load0 = os.getloadavg()
+    tr = Trainer(cfg, progress=False)
+    budget = minutes * 60 if minutes > 0 else math.inf
+    todo = sorted(s for s in snapshots if s > 0)
+    per_it = 0.0
+    while tr.step < tr.total:
+        n = min(10, tr.total - tr.step, *(s - tr.step for s in todo if s > tr.step))
+        if time.perf_counter() - t0 + 1.5 * n * per_it > budget:
+            break
+        t = time.perf_counter()
+        tr.fit(stop_after=n)
+        per_it = (time.perf_counter() - t) / n
+        if tr.step in todo:
+            save_checkpoint(tr.run_dir / "snapshots" / f"step-{tr.step:07d}", tr.method, tr.cfg)
+    if tr.step < tr.total:
+        tr.save()
+    facts = {"steps": tr.step, "train_wall_s": round(time.perf_counter() - t0, 1),
+             "budget_minutes": minutes or None, "threads": torch.get_num_threads(),
+             "load_avg_1min_start_end": [round(load0[0], 2), round(os.getloadavg()[0], 2)]}
+    Path(tr.run_dir, "train_facts.json").write_text(json.dumps(facts, indent=2))
+    return tr.run_dir, facts
+
+
+def critic_nonfinite(run: Path, up_to: int | None = None) -> int | None:
+    """Iterations whose critic (``D``) loss was non-finite, from the run's ``log.jsonl`` (None: no log)."""
+    for d in (run, *run.parents[:2]):
+        log = d / "log.jsonl"
+        if log.exists():
+            break
+    else:
+        return None
+    count = 0
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        if up_to is not None and rec["step"] > up_to:
+            continue
+        # the engine skips a non-finite phase and logs it; the skipped loss never reaches a train line
+        if rec["kind"] == "nonfinite" and "D" in rec["phases"]:
+            count += 1
+    return count
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", help="run directory of a trained au_cyclegan")
@@ -113,7 +177,13 @@ def main() -> None:
                     help="directory keeping trained judges between runs ('' = none)")
     ap.add_argument("--judges-only", action="store_true", help="train (and cache) the judges for --preset, then stop")
     ap.add_argument("--grid-out", help="also write the single-AU editing grid of one held-out face here")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--minutes", type=float, default=0,
+                    help="with --train: wall-clock training budget in minutes (0 = train.max_steps only)")
+    ap.add_argument("--snapshot", type=int, action="append", default=[], metavar="STEP",
+                    help="with --train: also keep the weights at this step in RUN/snapshots (repeatable)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads for training and evaluation (default %(default)s: on shared cores "
+                         "one thread per process is faster than two)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -127,16 +197,20 @@ def main() -> None:
         au_judge, id_judge = judges(cfg, test_ids, args.judge_steps, args.judge_width, args.judge_cache)
         print(json.dumps(judge_report(cfg, test_ids, au_judge, id_judge), indent=2))
         return
+    facts: dict = {}
     if args.train:
         from genfer.config import make_config
-        from genfer.engine.loop import train
 
-        cfg = make_config("au_cyclegan", args.preset, args.set)
-        args.run = str(train(cfg))
+        cfg = make_config("au_cyclegan", args.preset, [f"train.threads={args.threads}", *args.set])
+        run_dir, facts = train_run(cfg, args.minutes, args.snapshot)
+        args.run = str(run_dir)
     if args.run is None:
         ap.error("give --run RUN or --train")
     train_s = time.perf_counter() - t0
     method, cfg = load_method(args.run)
+    if not facts:
+        facts_file = Path(args.run, "train_facts.json")
+        facts = json.loads(facts_file.read_text()) if facts_file.exists() else {}
     d, m = cfg.data, cfg.model
     size, ch, seed = m.image_size, m.channels, d.synth_seed
     _, test_ids = split_identities(d.max_identities + d.synth_identities, d.synth_test_identities)
@@ -175,9 +249,14 @@ def main() -> None:
         "reference_unedited_input": au_errors(faces),
         "judge_identity_acc_on_rendered_faces": judge_accuracy(id_judge, faces, who),
         "reconstruction_l1": float((rec - faces.float() / 255).abs().mean()),
+        "steps": _snapshot_step(args.run) or facts.get("steps"),
+        "critic_nonfinite": critic_nonfinite(Path(args.run), _snapshot_step(args.run)),
         "faces": n,
+        "train": facts,
         "train_seconds": round(train_s, 1),
         "eval_seconds": round(time.perf_counter() - t1, 1),
+        "eval_threads": torch.get_num_threads(),
+        "eval_load_avg_1min": round(os.getloadavg()[0], 2),
     }
     for key in ("edited", "reference_rendered_target", "reference_unedited_input"):
         if key != "edited":
@@ -190,6 +269,12 @@ def main() -> None:
 
         save_grid(method.au_grid(faces[:1]), len(GRID_AUS), args.grid_out, scale=2)
         print(f"written: {args.grid_out}")
+
+
+def _snapshot_step(path: str) -> int | None:
+    """The step of a ``snapshots/step-NNNNNNN`` checkpoint path, else None."""
+    p = Path(path)
+    return int(p.name[5:]) if p.parent.name == "snapshots" and p.name.startswith("step-") else None
 
 
 if __name__ == "__main__":
