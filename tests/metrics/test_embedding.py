@@ -95,7 +95,8 @@ def test_acd_over_image_folders_pairs_by_name(tmp_path):
     assert r["embedder"] == "mean-colour"
 
 
-def test_recogniser_embedder_and_unavailable_identity_nets():
+def test_recogniser_embedder_and_unavailable_identity_nets(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENFER_CACHE", str(tmp_path))  # an empty cache: no weights fetched
     w = torch.randn(3, 5, generator=torch.Generator().manual_seed(0))
     emb = RecogniserEmbedder(lambda x: x.mean((2, 3)) @ w, "toy", output="probs")
     m = EmbeddingDistance("ed", emb)
@@ -109,6 +110,19 @@ def test_recogniser_embedder_and_unavailable_identity_nets():
         build_embedder("recogniser")
     with pytest.raises(KeyError, match="openface_au"):
         build_embedder("arcface")
+
+
+def test_missing_optional_runtime_is_reported_as_unavailable(monkeypatch):
+    import sys
+    import types
+
+    def needs_dlib(**_):
+        raise ImportError("dlib is not installed: pip install dlib-bin")
+
+    monkeypatch.setitem(sys.modules, "genfer.models.pretrained.dlib_resnet",
+                        types.SimpleNamespace(build_embedder=needs_dlib))
+    with pytest.raises(EmbedderUnavailableError, match="pip install dlib-bin"):
+        build_embedder("dlib")
 
 
 def test_recogniser_embedder_from_a_genfer_checkpoint(tmp_path):

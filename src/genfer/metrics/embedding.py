@@ -253,6 +253,8 @@ def _ported(module: str, what: str) -> Callable[..., Any]:
             return mod.build_embedder(weights=weights, **kwargs)
         except FileNotFoundError as e:
             raise EmbedderUnavailableError(f"{what}: weights missing: {e}") from None
+        except ImportError as e:  # an optional runtime (e.g. dlib) is not installed
+            raise EmbedderUnavailableError(f"{what}: {e}") from None
 
     return factory
 

@@ -5,3 +5,16 @@ the original preprocessing exactly, and is checked against outputs of the origin
 as test fixtures. Expression recognisers register in :data:`genfer._registry.PRETRAINED` so that
 ``genfer recognize --model NAME`` finds them (see :mod:`genfer.models.pretrained.base`).
 """
+
+from __future__ import annotations
+
+_MODULES = ("fer_xception",)
+"""Modules that register recognisers in ``PRETRAINED`` when imported."""
+
+
+def load_all() -> None:
+    """Import every port so that its recogniser is registered."""
+    import importlib
+
+    for name in _MODULES:
+        importlib.import_module(f"{__name__}.{name}")
