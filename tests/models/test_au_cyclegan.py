@@ -88,7 +88,7 @@ def test_config_validation_and_presets():
     with pytest.raises(ValueError):
         AUCycleGANConfig(adversarial="lsgan")
     with pytest.raises(ValueError):
-        AUCycleGANConfig(au_loss="mse")
+        AUCycleGANConfig(au_loss="huber")
     with pytest.raises(ValueError):
         AUCycleGANConfig(image_size=16, n_layers=5)
     with pytest.raises(ValueError):
@@ -196,6 +196,15 @@ def test_train_condition_presence_or_scaled_intensity():
                                torch.tensor([0.1, 0.2, 0.8]))
 
 
+def test_intensity_losses_share_the_condition_and_differ_in_the_penalty():
+    aus = torch.tensor([[0.5, 1.0, 4.0] + [0.0] * 14])
+    l1, mse = AUCycleGAN(tiny(au_loss="l1")), AUCycleGAN(tiny(au_loss="mse"))
+    torch.testing.assert_close(mse.train_condition(aus), l1.train_condition(aus))
+    out, target = torch.tensor([[0.5, 0.0]]), torch.tensor([[0.0, 0.0]])
+    torch.testing.assert_close(l1._au_loss(out, target), torch.tensor(0.25))
+    torch.testing.assert_close(mse._au_loss(out, target), torch.tensor(0.125))
+
+
 def _reference_module():
     if not REFERENCE.exists():
         pytest.skip("benchmarks/reference_au_cyclegan.py is not in this checkout")
@@ -239,6 +248,7 @@ def test_losses_and_updates_equal_the_released_compute_pattern():
         {"adversarial": "nonsaturating", "lambda_gp": 0.0},
         {"adversarial": "hinge"},
         {"au_loss": "l1", "lambda_cycle": 10.0},
+        {"au_loss": "mse", "d_g_ratio": 1},
         {"lambda_cyc": 0.0, "lambda_cycle": 10.0, "mask_output": True},
         {"g_attention": 4, "d_attention": 8},
         {"faithful": True, "channels_last": False, "target_noise": 0.1},

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from genfer.losses.adversarial import KINDS
 from genfer.models.au_cyclegan.networks import down_sizes
 
-AU_LOSSES = ("bce", "l1")
+AU_LOSSES = ("bce", "l1", "mse")
 
 
 @dataclass
@@ -41,8 +41,11 @@ class AUCycleGANConfig:
             BCE-with-logits and the generator is conditioned on 0/1 presence (released);
             ``l1``: AUs are intensities scaled to [0, 1] (``aus / 5``), the AU head regresses them
             with L1 and the generator is conditioned on them (the seed's e9 "regress" variant,
-            with the fixed /5 scale instead of per-column maxima). Only ``l1`` can edit to an
-            intensity.
+            with the fixed /5 scale instead of per-column maxima); ``mse``: the same condition,
+            regressed with the squared error (GANimation's conditioning loss, a genfer addition).
+            L1's gradient has the same size for every AU, so the many absent AUs (target 0) keep
+            the head at the median and rare AUs are learned slowly; the squared error's gradient
+            vanishes on AUs already right. Only ``l1`` and ``mse`` can edit to an intensity.
         au_threshold: intensity from which an AU counts as present with ``au_loss: bce``.
         lambda_cl: AU loss weight in both the critic and the generator loss [lambda_cl].
         lambda_cyc: weight of the self-reconstruction L1(G(x, a_src), x) [lambda_cyc].

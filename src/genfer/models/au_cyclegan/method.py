@@ -66,7 +66,7 @@ class AUCycleGAN(Method):
 
     Training batches (``data_kind = "expressions"``) need ``image`` [B, C, H, W] (uint8) and
     ``aus`` float [B, 17] intensities on the 0..5 scale (``AU_NAMES`` order); ``prepare`` adds
-    ``cond``, the training condition (presence for ``au_loss: bce``, ``aus / 5`` for ``l1``).
+    ``cond``, the training condition (presence for ``au_loss: bce``, ``aus / 5`` for ``l1``/``mse``).
 
     Args:
         cfg: hyper-parameters; ``None`` gives the released defaults.
@@ -156,6 +156,8 @@ class AUCycleGAN(Method):
     def _au_loss(self, out: Tensor, target: Tensor) -> Tensor:
         if self.cfg.au_loss == "bce":
             return F.binary_cross_entropy_with_logits(out, target)
+        if self.cfg.au_loss == "mse":
+            return F.mse_loss(out, target)
         return F.l1_loss(out, target)
 
     def _step_d(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> LossOut:
@@ -228,7 +230,7 @@ class AUCycleGAN(Method):
         return y.clamp(0, 1).contiguous()
 
     def train_condition(self, aus: Tensor) -> Tensor:
-        """Intensities [B, 17] (0..5) -> the training condition: presence (bce) or ``aus / 5`` (l1)."""
+        """Intensities [B, 17] (0..5) -> the training condition: presence (bce) or ``aus / 5`` (l1, mse)."""
         if self.cfg.au_loss == "bce":
             return (aus >= self.cfg.au_threshold).to(aus.dtype)
         return (aus / AU_MAX).clamp(0, 1)
@@ -237,7 +239,7 @@ class AUCycleGAN(Method):
     def condition(aus: Tensor) -> Tensor:
         """Intensities [B, 17] (0..5) -> the editing condition ``aus / 5`` in [0, 1].
 
-        For an ``l1`` model this is its training condition. A ``bce`` model learned presence
+        For an ``l1`` or ``mse`` model this is its training condition. A ``bce`` model learned presence
         (0/1) only; intensities map linearly onto its condition (5 = fully present), which is how
         the seed's editing figure varied it (0, .33, .66, 1).
         """
@@ -280,7 +282,7 @@ class AUCycleGAN(Method):
     def estimate_aus(self, x: Tensor) -> Tensor:
         """The critic's AU estimate of images, as intensities [B, 17] (0..5).
 
-        ``l1`` models regress ``aus / 5``; ``bce`` models give presence probabilities, returned
+        ``l1``/``mse`` models regress ``aus / 5``; ``bce`` models give presence probabilities, returned
         times 5 (the editing condition's scale).
         """
         with self._inference():
@@ -331,7 +333,7 @@ class AUCycleGAN(Method):
     # --- evaluation and samples ----------------------------------------------------------------
     def evaluate(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, Any]:
         """Held-out figures: reconstruction L1 (in [0, 1] units) of G(x, a) and, with AU labels, the
-        critic's AU error (``d_au_mae`` in intensity units for l1; ``d_au_acc`` presence accuracy
+        critic's AU error (``d_au_mae`` in intensity units for l1/mse; ``d_au_acc`` presence accuracy
         for bce). Without labels ``a`` is the critic's estimate."""
         rec_sum = err_sum = 0.0
         n = n_au = 0
