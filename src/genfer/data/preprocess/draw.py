@@ -19,6 +19,7 @@ def draw_detections(
     labels: Sequence[str] | None = None,
     colour: tuple[int, int, int] = (0, 230, 0),
     line_width: int | None = None,
+    landmarks: bool = True,
 ) -> Image.Image:
     """A copy of ``image`` with each face's box, five landmarks and a label drawn on it.
 
@@ -28,6 +29,7 @@ def draw_detections(
         labels: one text per face (default: the score, e.g. ``"0.998"``).
         colour: box and label colour.
         line_width: box line width (default: ~1/300 of the image's longer side).
+        landmarks: draw the five landmarks.
 
     Returns:
         An RGB Pillow image.
@@ -45,12 +47,14 @@ def draw_detections(
     for box, lm, text in zip(detections.boxes.tolist(), detections.landmarks.tolist(), texts):
         draw.rectangle(box, outline=colour, width=lw)
         r = lw * 1.5
-        for (x, y), c in zip(lm, LANDMARK_COLOURS):
+        for (x, y), c in zip(lm if landmarks else [], LANDMARK_COLOURS):
             draw.ellipse([x - r, y - r, x + r, y + r], fill=c)
-        tb = draw.textbbox((box[0], box[1]), text, font=font)
-        y0 = box[1] - (tb[3] - tb[1]) - 2 * lw
-        draw.rectangle([box[0], y0, box[0] + (tb[2] - tb[0]) + 2 * lw, box[1]], fill=colour)
-        draw.text((box[0] + lw, y0), text, fill=(0, 0, 0), font=font)
+        tb = draw.textbbox((0, 0), text, font=font)
+        th = tb[3] + 2 * lw
+        x0 = min(max(box[0], 0), max(pil.width - tb[2] - 2 * lw, 0))
+        y0 = box[1] - th if box[1] - th >= 0 else max(box[1], 0)  # above the box, else inside it
+        draw.rectangle([x0, y0, x0 + tb[2] + 2 * lw, y0 + th], fill=colour)
+        draw.text((x0 + lw, y0 + lw), text, fill=(0, 0, 0), font=font)
     return pil
 
 
