@@ -116,3 +116,29 @@ def test_a_trained_run_crops_by_its_method_preset(fake, photos, tmp_path):
     assert rc == 0 and [r["face"] for r in rows] == [0, 1] and len(fake) == 1
     assert all(sum(r[c] for c in ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"))
                == pytest.approx(1, abs=1e-4) for r in rows)
+
+
+def test_video_rows_carry_the_frame(fake, tmp_path):
+    av = pytest.importorskip("av", reason="PyAV (pip install av) is not installed")
+    import numpy as np
+
+    video = tmp_path / "clip.mp4"
+    with av.open(str(video), "w") as c:
+        s = c.add_stream("mpeg4", rate=10)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        for i in range(5):
+            arr = np.full((64, 96, 3), 90, np.uint8)
+            arr[:, :32] = 255
+            if i == 0:
+                arr[:] = 0  # a flat frame: no face
+            for pkt in s.encode(av.VideoFrame.from_ndarray(arr, format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    rc, out = _run(["recognize", str(video), "-m", FAKE, "--every", "2", "--csv"])
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rc == 0 and [(r["frame"], r["face"]) for r in rows] == [("0", ""), ("2", "0"), ("2", "1"),
+                                                                   ("4", "0"), ("4", "1")]
+    rc, out = _run(["recognize", str(video), "-m", FAKE, "--every", "4"])
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["image", "frame", "face"] and "no face found" in lines[1]
