@@ -35,7 +35,7 @@ from genfer.data.preprocess.detections import FaceDetections
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
 """File name endings read as videos (compared lower-case)."""
 
-VIDEO_DECODER_HINT = "reading videos needs PyAV: pip install av (or pip install 'genfer[video]')"
+VIDEO_DECODER_HINT = "reading videos needs PyAV: pip install av"
 
 ALIGNED_MODES = ("auto", "yes", "no")
 
