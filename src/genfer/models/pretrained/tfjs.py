@@ -67,7 +67,9 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Tensor]:
             out[spec["name"]] = tensor
             offset += used
         if offset != len(data):
-            raise TfjsWeightsError(f"{path}: group {group['paths']} holds {len(data)} bytes, manifest uses {offset}")
+            raise TfjsWeightsError(
+                f"{path}: group {group['paths']} holds {len(data)} bytes, manifest uses {offset}"
+            )
     return out
 
 
@@ -130,7 +132,7 @@ def _resize_axis(size_in: int, size_out: int) -> tuple[Tensor, Tensor, Tensor]:
     src = np.arange(size_out, dtype=np.float64) * (size_in / size_out)
     lo = np.maximum(np.floor(src), 0).astype(np.int64)
     hi = np.minimum(np.ceil(src), size_in - 1).astype(np.int64)
-    frac = (src - lo).astype(np.float32)
+    frac = src - lo
     return torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy(frac)
 
 
