@@ -21,11 +21,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genfer.models.pretrained import tfjs
 from genfer.models.pretrained.face_api.input import Images, normalize, to_batch_tensor
-from genfer.models.pretrained.tfjs import pad_same
 
 INPUT_SIZE = 112
 _CHANNELS = ((3, 32), (32, 64), (64, 128), (128, 256))
+
+
+def _same(x: Tensor, stride: int) -> tuple[Tensor, int]:
+    """TF 'same' for a 3x3 kernel: symmetric padding left to the conv, else padded here first."""
+    if tfjs.tf_same_pad(x.shape[-2], 3, stride) == tfjs.tf_same_pad(x.shape[-1], 3, stride) == (1, 1):
+        return x, 1
+    return tfjs.pad_same(x, 3, stride), 0
 
 
 class Conv(nn.Module):
@@ -37,7 +44,8 @@ class Conv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cout))
 
     def forward(self, x: Tensor, stride: int) -> Tensor:
-        return F.conv2d(pad_same(x, 3, stride), self.filters, self.bias, stride=stride)
+        x, pad = _same(x, stride)
+        return F.conv2d(x, self.filters, self.bias, stride=stride, padding=pad)
 
 
 class SeparableConv(nn.Module):
@@ -53,7 +61,8 @@ class SeparableConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cout))
 
     def forward(self, x: Tensor, stride: int) -> Tensor:
-        x = F.conv2d(pad_same(x, 3, stride), self.depthwise_filter, stride=stride, groups=x.shape[1])
+        x, pad = _same(x, stride)
+        x = F.conv2d(x, self.depthwise_filter, stride=stride, padding=pad, groups=x.shape[1])
         return F.conv2d(x, self.pointwise_filter, self.bias)
 
 
@@ -120,4 +129,5 @@ class FaceProcessor(nn.Module):
         """
         batch, dims = to_batch_tensor(images, INPUT_SIZE)
         p = self.fc.weights
-        return self(normalize(batch.to(device=p.device, dtype=p.dtype))), dims
+        x = normalize(batch.to(device=p.device, dtype=p.dtype))
+        return self(x.contiguous(memory_format=torch.channels_last)), dims  # faster convs on CPU
