@@ -66,7 +66,9 @@ def test_ed_from_openface_csvs(tmp_path, capsys):
     assert r["mean"] == pytest.approx(17**0.5) and r["embedder"] == "openface2-au17-intensity"
 
 
-def test_acd_without_identity_port_fails_clearly(tmp_path, capsys):
+def test_acd_without_identity_weights_fails_clearly(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GENFER_CACHE", str(tmp_path / "empty-cache"))  # weights never fetched here
     pred, gt = _folder(tmp_path / "p", 4), _folder(tmp_path / "g", 5)
     assert main(["metrics", "acd", str(pred), str(gt), "--embedder", "face_api", "--quiet"]) == 1
-    assert "face-api" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "face-api" in err and "genfer weights fetch faceapi" in err

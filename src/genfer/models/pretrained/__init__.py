@@ -8,7 +8,7 @@ as test fixtures. Expression recognisers register in :data:`genfer._registry.PRE
 
 from __future__ import annotations
 
-_MODULES = ("fer_xception",)
+_MODULES = ("fer_xception", "face_api")
 """Modules that register recognisers in ``PRETRAINED`` when imported."""
 
 
