@@ -11,8 +11,7 @@ import torch
 from genfer.data.preprocess import mtcnn as M
 
 sys.path.insert(0, str(Path(__file__).parent))
-from preprocess_helpers import face_api_photos, mtcnn_weights_dir
-from test_preprocess import FACE_API_FACES, match_faces
+from preprocess_helpers import face_api_photos, mtcnn_weights_dir, photo_scores
 
 
 def test_mirror_averaged_onet_is_mirror_equivariant():
@@ -55,16 +54,8 @@ def test_refinement_only_adds_candidates(weights):
 
 def test_photo_settings_meet_the_face_api_criterion(weights):
     """PHOTO_SETTINGS, mirrored pass, min face 40 px: all 22 faces at p >= 0.95, <= 1 false positive."""
-    from genfer.data.io import read_image
 
-    m = M.load_mtcnn(weights, min_face_size=40, **M.PHOTO_SETTINGS)
-    scores, false_pos = {}, 0
-    for photo in face_api_photos():
-        d = m.detect(read_image(photo), flip=True)
-        found, unmatched = match_faces(d, FACE_API_FACES[photo.name])
-        false_pos += unmatched
-        for k in range(len(FACE_API_FACES[photo.name])):
-            scores[(photo.name, k)] = found.get(k, 0.0)
+    scores, false_pos = photo_scores(M.load_mtcnn(weights, min_face_size=40, **M.PHOTO_SETTINGS))
     assert len(scores) == 22
     assert all(s >= 0.95 for s in scores.values()), scores
     assert false_pos <= 1

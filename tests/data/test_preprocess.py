@@ -29,7 +29,7 @@ from genfer.data.preprocess.align import (
 from genfer.data.preprocess.detections import FaceDetections
 
 sys.path.insert(0, str(Path(__file__).parent))
-from preprocess_helpers import FakeDetector, face_api_photos, mtcnn_weights_dir
+from preprocess_helpers import HARD, FakeDetector, face_api_photos, mtcnn_weights_dir, photo_scores
 
 
 def similarity(scale: float, angle: float, tx: float, ty: float) -> torch.Tensor:
@@ -255,53 +255,14 @@ def test_mtcnn_batch_grey_and_empty_images(mtcnn):
     assert len(mtcnn.detect(torch.zeros(3, 10, 10, dtype=torch.uint8))) == 0  # smaller than a face
 
 
-# The face-api demo photos: face centres (x, y) in the full-size photos, read off the photos by eye
-# (every face drawn and checked; docs/img/mtcnn_sample5.jpg shows one). 22 faces in all.
-FACE_API_FACES = {
-    "sample1.jpg": [(928, 532), (497, 474), (1582, 317)],
-    "sample2.jpg": [(1540, 272), (985, 348), (412, 277)],  # 2nd looks down under her hair, 3rd in profile
-    "sample3.jpg": [(1160, 357), (1592, 427), (690, 460)],
-    "sample4.jpg": [(351, 319), (1069, 295), (753, 185), (1347, 271)],
-    "sample5.jpg": [(866, 221), (680, 541), (1201, 313), (1501, 526), (463, 1015)],
-    "sample6.jpg": [(362, 629), (1593, 411), (1274, 451), (771, 478)],
-}
-# MTCNN's O-Net is unsure of exactly these two (facenet-pytorch's own pipeline gives them 0.81 and
-# 0.78 at the same settings): found, but below 0.95.
-HARD = {("sample2.jpg", 1), ("sample2.jpg", 2)}
-
-
-def match_faces(d: FaceDetections, centres: list[tuple[int, int]]) -> tuple[dict[int, float], int]:
-    """Best score per ground-truth face (centre inside the box, box centre near it) and the number
-    of detections matching no face."""
-    found: dict[int, float] = {}
-    unmatched = 0
-    for box, c, s in zip(d.boxes.tolist(), d.centers.tolist(), d.scores.tolist()):
-        side = box[2] - box[0]
-        hits = [k for k, (x, y) in enumerate(centres)
-                if box[0] <= x <= box[2] and box[1] <= y <= box[3] and math.dist(c, (x, y)) < 0.35 * side]
-        if not hits:
-            unmatched += 1
-        for k in hits:
-            found[k] = max(found.get(k, 0.0), s)
-    return found, unmatched
-
-
 def test_face_api_demo_photos(mtcnn):
     """All 22 faces found, no more than one false positive; 20 of them at p >= 0.95.
 
     Full-size photos, min face 40 px (the smallest face here is ~160 px), and the mirrored second
     pass (``flip``), without which the face looking down in sample2 is missed.
     """
-    from genfer.data.io import read_image
-
     mtcnn.min_face_size = 40.0
-    scores, false_pos = {}, 0
-    for photo in face_api_photos():
-        d = mtcnn.detect(read_image(photo), flip=True)
-        found, unmatched = match_faces(d, FACE_API_FACES[photo.name])
-        false_pos += unmatched
-        for k in range(len(FACE_API_FACES[photo.name])):
-            scores[(photo.name, k)] = found.get(k, 0.0)
+    scores, false_pos = photo_scores(mtcnn)
     assert len(scores) == 22
     missed = [k for k, s in scores.items() if s < 0.7]
     assert not missed, f"faces not found: {missed}"
