@@ -176,7 +176,8 @@ def main() -> None:
     ap.add_argument("--judge-cache", default=str(Path.home() / ".cache" / "genfer"),
                     help="directory keeping trained judges between runs ('' = none)")
     ap.add_argument("--judges-only", action="store_true", help="train (and cache) the judges for --preset, then stop")
-    ap.add_argument("--grid-out", help="also write the single-AU editing grid of one held-out face here")
+    ap.add_argument("--grid-out", help="also write the single-AU editing grid of held-out faces here")
+    ap.add_argument("--grid-faces", type=int, default=1, help="faces in the --grid-out figure")
     ap.add_argument("--minutes", type=float, default=0,
                     help="with --train: wall-clock training budget in minutes (0 = train.max_steps only)")
     ap.add_argument("--snapshot", type=int, action="append", default=[], metavar="STEP",
@@ -265,10 +266,19 @@ def main() -> None:
     Path(args.run, "quality.json").write_text(json.dumps(res, indent=2))
     if args.grid_out:
         from genfer.imaging import save_grid
-        from genfer.models.au_cyclegan.editing import GRID_AUS
+        from genfer.models.au_cyclegan.editing import GRID_AUS, single_au_grid
 
-        save_grid(method.au_grid(faces[:1]), len(GRID_AUS), args.grid_out, scale=2)
-        print(f"written: {args.grid_out}")
+        # top: G's single-AU edits of held-out faces (other AUs kept at the face's own); below each,
+        # the same targets rendered by SynthFace (what the edit should look like)
+        blocks = []
+        for i in range(args.grid_faces):
+            targets = single_au_grid(src_aus[i], GRID_AUS)
+            ident = torch.tensor(test_ids)[who[i]].repeat(targets.shape[0])
+            ideal_i = render(ident, targets, size, ch, seed, nuisance_seed=keys[i].repeat(targets.shape[0]))
+            blocks += [method.au_grid(faces[i : i + 1], base=src_aus[i]), ideal_i.float() / 255]
+        save_grid(torch.cat(blocks), len(GRID_AUS), args.grid_out, scale=2)
+        print(f"written: {args.grid_out} ({args.grid_faces} face(s): edits, then SynthFace renders of the "
+              f"same targets; columns {', '.join(GRID_AUS)}; rows at intensity 0, 1.7, 3.3, 5)")
 
 
 def _snapshot_step(path: str) -> int | None:

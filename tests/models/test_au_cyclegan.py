@@ -96,7 +96,7 @@ def test_config_validation_and_presets():
     rel = make_config("au_cyclegan", "released")
     assert rel.optim.lr == 2e-4 and rel.optim.betas == (0.5, 0.999) and rel.data.batch_size == 32
     cpu = make_config("au_cyclegan", "cpu")
-    assert cpu.model.au_loss == "l1" and cpu.optim.betas == (0.5, 0.999)
+    assert cpu.model.au_loss == "mse" and cpu.optim.betas == (0.5, 0.999)
     AUCycleGAN(cpu.model)  # builds
 
 
