@@ -185,7 +185,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads for training and evaluation (default %(default)s: on shared cores "
                          "one thread per process is faster than two)")
+    ap.add_argument("--table", nargs="+", metavar="QUALITY_JSON",
+                    help="print a markdown table row per quality.json (run, steps, wall, figures) and stop")
     args = ap.parse_args()
+    if args.table:
+        print_table(args.table)
+        return
     torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
@@ -250,6 +255,10 @@ def main() -> None:
         "reference_unedited_input": au_errors(faces),
         "judge_identity_acc_on_rendered_faces": judge_accuracy(id_judge, faces, who),
         "reconstruction_l1": float((rec - faces.float() / 255).abs().mean()),
+        # the critic's own AU head: on the real held-out faces, and on the edits against their targets
+        # (far lower on the edits than the judge's error = G satisfies the critic without a visible edit)
+        "critic_au_mae_real": float((method.estimate_aus(faces) - src_aus).abs().mean()),
+        "critic_au_mae_edited": float((method.estimate_aus(edited) - target).abs().mean()),
         "steps": _snapshot_step(args.run) or facts.get("steps"),
         "critic_nonfinite": critic_nonfinite(Path(args.run), _snapshot_step(args.run)),
         "faces": n,
@@ -279,6 +288,19 @@ def main() -> None:
         save_grid(torch.cat(blocks), len(GRID_AUS), args.grid_out, scale=2)
         print(f"written: {args.grid_out} ({args.grid_faces} face(s): edits, then SynthFace renders of the "
               f"same targets; columns {', '.join(GRID_AUS)}; rows at intensity 0, 1.7, 3.3, 5)")
+
+
+def print_table(paths: list[str]) -> None:
+    """Markdown rows: run | steps | training wall s | AU MAE all / active | identity kept | critic NaN."""
+    print("| run | steps | training wall (s) | AU MAE all / active AUs | identity kept | reconstruction L1 "
+          "| critic NaN |")
+    print("|---|---|---|---|---|---|---|")
+    for p in paths:
+        d = json.loads(Path(p).read_text())
+        wall = d.get("train", {}).get("train_wall_s", "-")
+        e = d["edited"]
+        print(f"| {Path(d['run']).name} | {d.get('steps')} | {wall} | {e['mae_all']:.3f} / {e['mae_active']:.3f} "
+              f"| {d['identity_kept']:.3f} | {d['reconstruction_l1']:.3f} | {d['critic_nonfinite']} |")
 
 
 def _snapshot_step(path: str) -> int | None:
