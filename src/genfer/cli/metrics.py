@@ -110,7 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "hold OpenFace 2.x CSVs named like the images.")
         _paired_options(q)
         q.add_argument("--embedder", default=default,
-                       help="openface_au, recogniser, face_api or dlib (default: %(default)s)")
+                       help="identity: face_api or dlib; expression: openface_au, recogniser (a genfer run), fer or "
+                       "faceapi_expression (pretrained expression nets) (default: %(default)s)")
         q.add_argument("--weights", metavar="FILE", help="weights of an identity embedder (face_api, dlib)")
         q.add_argument("--checkpoint", metavar="RUN", help="genfer recogniser run/checkpoint (--embedder recogniser)")
         q.add_argument("--output", choices=("probs", "logits"), help="recogniser output used (default: probs)")

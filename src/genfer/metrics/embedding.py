@@ -8,7 +8,8 @@ source/reference, matched by file name):
   (``face_recognition``); the face-api.js 128-d net is a port of the same kind.
 - **ED**, expression distance: CDAN's definition is the L2 distance between the 17 OpenFace 2.x
   AU intensity vectors (``AU01_r`` ... ``AU45_r``, 0..5) of the two images, read from OpenFace
-  CSVs; alternatively the distance between a fixed expression recogniser's outputs.
+  CSVs; alternatively the distance between a fixed expression recogniser's outputs: a genfer
+  recogniser run (``recogniser``) or a ported pretrained net (``fer``, ``faceapi_expression``).
 
 The embedding network is always named in the result. A pair where either side has no face
 (the embedder returns None) is not measured but counted (``num_no_face``), never dropped
@@ -286,7 +287,32 @@ def _recogniser(checkpoint: str | None = None, output: str = "probs", device: st
     return RecogniserEmbedder(logits, f"genfer-{cfg.method}:{ckpt}", output)
 
 
+def _pretrained_expression(model: str) -> Callable[..., Any]:
+    """Factory for a pretrained expression net of ``genfer._registry.PRETRAINED`` as an ED embedder."""
+
+    def factory(device: str = "cpu", cache: str | None = None, output: str = "probs", **_: Any) -> Any:
+        from genfer._registry import PRETRAINED
+        from genfer.models.pretrained import load_all
+
+        load_all()
+        try:
+            rec = PRETRAINED.get(model)(device=device, cache=cache)
+        except FileNotFoundError as e:
+            raise EmbedderUnavailableError(f"the {model} expression net: weights missing: {e}") from None
+
+        def log_probs(images: Tensor) -> Tensor:
+            # the nets take uint8 RGB face crops and do their own grey conversion, resizing and scaling
+            u8 = (images.float().clamp(0, 1) * 255).round().to(torch.uint8)
+            return rec(u8).float().clamp_min(1e-12).log()  # softmax of log p is p again
+
+        return RecogniserEmbedder(log_probs, f"{model}-expression", output, device)
+
+    return factory
+
+
 register_embedder("openface_au", lambda scale=1.0, **_: OpenFaceAUEmbedder(scale))
+register_embedder("fer", _pretrained_expression("fer"))
+register_embedder("faceapi_expression", _pretrained_expression("faceapi"))
 register_embedder(
     "face_api", _ported("genfer.models.pretrained.face_api", "face-api.js 128-d face recognition net")
 )
