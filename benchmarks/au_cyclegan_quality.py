@@ -235,9 +235,9 @@ def main() -> None:
     edited = torch.cat([method.edit(faces[i : i + 64], target[i : i + 64]) for i in range(0, n, 64)])
     rec = torch.cat([method.edit(faces[i : i + 64], src_aus[i : i + 64]) for i in range(0, n, 64)])
 
-    def au_errors(images: torch.Tensor) -> dict:
-        err = (judge_predict(au_judge, images).clamp(0, 1) * 5 - target).abs()
-        active = target >= 0.5
+    def au_errors(images: torch.Tensor, want: torch.Tensor = target) -> dict:
+        err = (judge_predict(au_judge, images).clamp(0, 1) * 5 - want).abs()
+        active = want >= 0.5
         return {
             "mae_all": float(err.mean()),
             "mae_active": float(err[active].mean()),
@@ -253,6 +253,8 @@ def main() -> None:
         "identity_kept": judge_accuracy(id_judge, edited, who),
         "reference_rendered_target": au_errors(ideal),
         "reference_unedited_input": au_errors(faces),
+        # G(x, own AUs) against the source AUs: how well the judge reads G's output at all
+        "reference_reconstruction_own_aus": au_errors(rec, src_aus),
         "judge_identity_acc_on_rendered_faces": judge_accuracy(id_judge, faces, who),
         "reconstruction_l1": float((rec - faces.float() / 255).abs().mean()),
         # the critic's own AU head: on the real held-out faces, and on the edits against their targets
@@ -268,7 +270,7 @@ def main() -> None:
         "eval_threads": torch.get_num_threads(),
         "eval_load_avg_1min": round(os.getloadavg()[0], 2),
     }
-    for key in ("edited", "reference_rendered_target", "reference_unedited_input"):
+    for key in ("edited", "reference_rendered_target", "reference_unedited_input", "reference_reconstruction_own_aus"):
         if key != "edited":
             res[key].pop("per_au")
     print(json.dumps(res, indent=2))
