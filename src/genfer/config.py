@@ -88,6 +88,9 @@ class TrainConfig:
     Args:
         epochs: passes over the training set (ignored when ``max_steps`` > 0).
         max_steps: stop after this many iterations (0 = use ``epochs``).
+        max_minutes: also stop when this much wall-clock training time has passed (0 = no limit);
+            the iteration that crosses it ends the run (final evaluation, checkpoint, samples).
+            The number of iterations then depends on the machine's speed.
         seed: seeds parameters, data order, noise and augmentation.
         device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
         threads: CPU threads for intra-op parallelism (0 = leave torch's default).
@@ -104,6 +107,7 @@ class TrainConfig:
 
     epochs: int = 100
     max_steps: int = 0
+    max_minutes: float = 0.0
     seed: int = 0
     device: str = "auto"
     threads: int = 0

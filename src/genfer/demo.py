@@ -52,7 +52,9 @@ def run_demo(out: str = "runs", name: str = "", overrides: list[str] | tuple[str
     faces, exprs = demo_inputs(cfg)
     grid, ncol = transfer_grid(method, faces, exprs)
     grid_path = save_grid(grid, ncol, run_dir / "transfer_grid.png", scale=2)
+    steps = json.loads((run_dir / "summary.json").read_text())["steps"]
     figures = {
+        "iterations": steps,
         "expression_accuracy": report["accuracy"],
         "mean_class_accuracy": report["mean_class_accuracy"],
         "test_images": report["num_samples"],
@@ -73,8 +75,8 @@ def _report(cfg, report: dict, fig: dict) -> tuple[str, str]:
     md = f"""# genfer demo: TDGAN on SynthFace
 
 A reduced TDGAN ({m.image_size}x{m.image_size}, {m.channels} channel(s); preset `demo`) trained for
-{cfg.train.max_steps or cfg.train.epochs} {'iterations' if cfg.train.max_steps else 'epochs'} on
-SynthFace in {fig['train_seconds']:.0f} s.
+{fig['iterations']} iterations on SynthFace in {fig['train_seconds']:.0f} s (the preset trains for at most
+{cfg.train.max_minutes:g} minutes and {cfg.train.max_steps} iterations, whichever comes first).
 
 ## Expression recognition (expression branch M_ER, held-out identities)
 Accuracy **{fig['expression_accuracy']:.3f}**, mean class accuracy {fig['mean_class_accuracy']:.3f},

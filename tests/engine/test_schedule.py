@@ -38,3 +38,23 @@ def test_engine_sets_the_scheduled_rate_per_group(tiny_cfg):
     tr.iteration()  # second of 4 iterations: factor 1 - 1/3
     assert tr.opts["G"].param_groups[0]["lr"] == pytest.approx(1e-3 * 2 / 3)
     assert tr.opts["M_ER"].param_groups[0]["lr"] == pytest.approx(2e-3 * 2 / 3)
+
+
+def test_time_budget_ends_the_run_as_a_finished_one(tiny_cfg, monkeypatch):
+    """train.max_minutes: the iteration that crosses the budget is the last; it is evaluated, checkpointed
+    and summarised like the end of a run."""
+    import json
+
+    from genfer.engine import checkpoint as ck
+    from genfer.engine import loop
+
+    clock = iter(range(0, 10_000, 30))  # every perf_counter() call advances 30 s
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: float(next(clock)))
+    cfg = tiny_cfg("tdgan", "train.max_steps=50", "train.max_minutes=2", "train.eval_every=100",
+                   "train.threads=1", "train.name=budget")
+    run = Trainer(cfg).fit()
+    summary = json.loads((run / "summary.json").read_text())
+    assert 0 < summary["steps"] < 50
+    assert ck.resolve_checkpoint(run, "latest").name == f"step-{summary['steps']:07d}"
+    kinds = [json.loads(x)["kind"] for x in (run / "log.jsonl").read_text().splitlines()]
+    assert "time_budget" in kinds and kinds.count("eval") == 1

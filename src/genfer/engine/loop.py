@@ -163,6 +163,7 @@ class Trainer:
         bar = tqdm(total=self.total, initial=self.step, disable=not self.show, desc=cfg.method, unit="it",
                    dynamic_ncols=True)
         window_t, window_n, first = time.perf_counter(), 0, self.step
+        deadline = time.perf_counter() + 60 * t.max_minutes if t.max_minutes > 0 else None
         self.terms: dict[str, torch.Tensor] = {}
         self.method.train()
         try:
@@ -182,6 +183,11 @@ class Trainer:
                         )
                 else:
                     self.streak = 0
+                if deadline is not None and not D.all_true(time.perf_counter() < deadline, self.device):
+                    # out of time (on any rank): this iteration ends the run, evaluated and saved as such
+                    self.total = step
+                    bar.total = step
+                    log.log(step, "time_budget", {"max_minutes": t.max_minutes})
                 if step % t.log_every == 0 or step == self.total:
                     dt = time.perf_counter() - window_t
                     rate = window_n * cfg.data.batch_size / max(dt, 1e-9)
