@@ -58,3 +58,13 @@ def test_time_budget_ends_the_run_as_a_finished_one(tiny_cfg, monkeypatch):
     assert ck.resolve_checkpoint(run, "latest").name == f"step-{summary['steps']:07d}"
     kinds = [json.loads(x)["kind"] for x in (run / "log.jsonl").read_text().splitlines()]
     assert "time_budget" in kinds and kinds.count("eval") == 1
+
+
+def test_evaluation_batches_carry_aus_so_au_methods_report_their_error(tiny_cfg):
+    import json
+
+    cfg = tiny_cfg("au_cyclegan", "train.max_steps=1", "train.eval_every=1", "train.threads=1",
+                   "train.name=aus")
+    run = Trainer(cfg).fit()
+    evals = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if '"eval"' in x]
+    assert evals and ("d_au_mae" in evals[-1] or "d_au_acc" in evals[-1])  # the critic's AU head, scored

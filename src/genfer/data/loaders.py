@@ -207,13 +207,17 @@ class Batches:
 
 
 def eval_batches(data: TensorSet, device: torch.device, batch_size: int = 256) -> Iterator[dict[str, Tensor]]:
-    """Sequential evaluation batches ``{"image", "expression", "identity"}``."""
+    """Sequential evaluation batches ``{"image", "expression", "identity"}``, plus ``"aus"`` when the
+    set has AU intensities (so AU methods can report their AU error)."""
     for i in range(0, len(data), batch_size):
-        yield {
+        batch = {
             "image": data.images[i : i + batch_size].to(device),
             "expression": data.expressions[i : i + batch_size].to(device),
             "identity": data.identities[i : i + batch_size].to(device),
         }
+        if data.aus is not None:
+            batch["aus"] = data.aus[i : i + batch_size].to(device)
+        yield batch
 
 
 def build_data(cfg: RunConfig, kind: str, dist_info: DistInfo, progress: bool = True) -> tuple[Batches, TensorSet]:
