@@ -96,7 +96,7 @@ def test_face_crop_rule():
 
 def test_tf_same_padding_puts_the_odd_pixel_last():
     x = torch.ones(1, 1, 15, 8)
-    y = fx.tf_same_pad(x, 3, 2)
+    y = fx.pad_same(x, 3, 2)
     # 15 -> 8 outputs needs 2 rows (1 + 1); 8 -> 4 needs 1 column, on the right
     assert y.shape == (1, 1, 17, 9)
     assert y[0, 0, :, -1].abs().sum() == 0 and y[0, 0, 1:-1, 0].abs().sum() > 0

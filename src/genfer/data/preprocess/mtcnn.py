@@ -413,12 +413,14 @@ class MTCNN(nn.Module):
     def _onet(self, crops: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """O-Net on normalised crops ``[N, 3, 48, 48]`` (averaged with their mirrors if ``flip_onet``):
         float64 probability ``[N]``, offsets ``[N, 4]``, landmarks ``[N, 10]`` (fractions of the crop)."""
-        outs = [self.onet(c) for c in crops.split(512)]
-        prob, offsets, lm = (torch.cat([o[i] for o in outs]).double() for i in range(3))
+        def run(x: Tensor) -> tuple[Tensor, ...]:
+            outs = [self.onet(c) for c in x.split(512)]
+            return tuple(torch.cat([o[i] for o in outs]).double() for i in range(3))
+
+        prob, offsets, lm = run(crops)
         if not self.flip_onet or crops.shape[0] == 0:
             return prob, offsets, lm
-        outs = [self.onet(c.flip(-1)) for c in crops.split(512)]
-        mp, mo, ml = (torch.cat([o[i] for o in outs]).double() for i in range(3))
+        mp, mo, ml = run(crops.flip(-1))
         # mirrored offsets: the left edge's offset is minus the mirrored right edge's
         mo = torch.stack([-mo[:, 2], mo[:, 1], -mo[:, 0], mo[:, 3]], 1)
         # mirrored landmarks: x -> 1 - x, and image-left / image-right points swap

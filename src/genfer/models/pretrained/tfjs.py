@@ -118,13 +118,14 @@ def tf_same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def pad_same(x: Tensor, kernel: int, stride: int) -> Tensor:
-    """Zero-pad ``[N, C, H, W]`` as TensorFlow's ``'same'`` does before a ``kernel``/``stride`` op."""
+def pad_same(x: Tensor, kernel: int, stride: int, value: float = 0.0) -> Tensor:
+    """Pad ``[N, C, H, W]`` with ``value`` as TensorFlow's ``'same'`` does before a ``kernel``/``stride``
+    op (``-inf`` for a max-pool)."""
     top, bottom = tf_same_pad(x.shape[-2], kernel, stride)
     left, right = tf_same_pad(x.shape[-1], kernel, stride)
     if top == bottom == left == right == 0:
         return x
-    return F.pad(x, (left, right, top, bottom))
+    return F.pad(x, (left, right, top, bottom), value=value)
 
 
 def _resize_axis(size_in: int, size_out: int) -> tuple[Tensor, Tensor, Tensor]:
