@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -27,7 +28,40 @@ from genfer.data.synthface import SynthFace, render, sample_aus, split_identitie
 from genfer.engine.checkpoint import load_method
 from genfer.evaluation import evaluate_checkpoint
 from genfer.inference import transfer_images
-from genfer.judges import judge_accuracy, train_judge
+from genfer.judges import JudgeNet, judge_accuracy, train_judge
+
+
+def judges(cfg, face_ids: list[int], steps: int, cache: str | None) -> tuple[JudgeNet, JudgeNet]:
+    """(expression judge, identity judge), trained once per setting and kept in ``cache`` (a directory).
+
+    The expression judge learns on identities disjoint from training and test; the identity judge on
+    new renders of the face identities (random expressions, nuisance keys unused by training).
+    """
+    m, seed = cfg.model, cfg.data.synth_seed
+    size, ch = m.image_size, m.channels
+    key = f"tdgan_judges_{size}px_c{ch}_s{seed}_faces{len(face_ids)}-{face_ids[0]}_{steps}.pt"
+    path = Path(cache) / key if cache else None
+    if path is not None and path.exists():
+        state = torch.load(path, weights_only=True)
+        nets = (JudgeNet(ch, len(BASIC7)), JudgeNet(ch, len(face_ids)))
+        for net, k in zip(nets, ("expression", "identity")):
+            net.load_state_dict(state[k])
+            net.eval()
+        return nets
+    judge_pool = list(range(50_000, 50_000 + 60))
+    ej_data = SynthFace(judge_pool, 70, size=size, channels=ch, seed=seed)
+    ej = train_judge(ej_data.images, ej_data.expressions, len(BASIC7), steps=steps, seed=1)
+    g = torch.Generator().manual_seed(7)
+    n_id = 120 * len(face_ids)
+    id_vec = torch.tensor(face_ids).repeat_interleave(120)
+    id_imgs = render(id_vec, sample_aus(torch.randint(0, 7, (n_id,), generator=g), g), size, ch, seed,
+                     nuisance_seed=900 + torch.arange(n_id))
+    id_labels = torch.arange(len(face_ids)).repeat_interleave(120)
+    ij = train_judge(id_imgs, id_labels, len(face_ids), steps=steps, seed=2)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"expression": ej.state_dict(), "identity": ij.state_dict()}, path)
+    return ej, ij
 
 
 def main() -> None:
@@ -36,6 +70,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=700, help="transfer pairs to judge")
     ap.add_argument("--judge-steps", type=int, default=800, help="training iterations per judge")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--judge-cache", default=str(Path.home() / ".cache" / "genfer"),
+                    help="directory keeping trained judges between runs ('' to retrain every time)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -51,18 +87,8 @@ def main() -> None:
     t0 = time.perf_counter()
 
     rec = evaluate_checkpoint(args.run, out_dir=f"{args.run}/eval")
-    # judges: expression judge on identities disjoint from everything above; identity judge on new
-    # renders of the face identities (random expressions, nuisance keys unused by training)
-    judge_pool = list(range(50_000, 50_000 + 60))
-    ej_data = SynthFace(judge_pool, 70, size=size, channels=ch, seed=seed)
-    ej = train_judge(ej_data.images, ej_data.expressions, len(BASIC7), steps=args.judge_steps, seed=1)
+    ej, ij = judges(cfg, face_ids, args.judge_steps, args.judge_cache)
     g = torch.Generator().manual_seed(7)
-    n_id = 120 * len(face_ids)
-    id_vec = torch.tensor(face_ids).repeat_interleave(120)
-    id_imgs = render(id_vec, sample_aus(torch.randint(0, 7, (n_id,), generator=g), g), size, ch, seed,
-                     nuisance_seed=900 + torch.arange(n_id))
-    id_labels = torch.arange(len(face_ids)).repeat_interleave(120)
-    ij = train_judge(id_imgs, id_labels, len(face_ids), steps=args.judge_steps, seed=2)
 
     # sanity of the judges on fresh renders
     test_expr = SynthFace(test_ids, d.synth_test_per_identity, size=size, channels=ch, seed=seed)

@@ -69,6 +69,14 @@ def run_demo(out: str = "runs", name: str = "", overrides: list[str] | tuple[str
             "transfer_grid": grid_path, "confusion": run_dir / "eval" / "confusion.png", **figures}
 
 
+def _warmup_note(m, fig: dict) -> str:
+    w = min(getattr(m, "er_warmup_steps", 0), fig["iterations"])
+    if not w:
+        return ""
+    return (f"; the first {w} were the expression warm-up (expression branch only), "
+            f"the other {fig['iterations'] - w} trained the whole GAN")
+
+
 def _report(cfg, report: dict, fig: dict) -> tuple[str, str]:
     m = cfg.model
     rows = "\n".join(f"| {n} | {c['recall']:.3f} | {c['support']} |" for n, c in report["per_class"].items())
@@ -76,7 +84,7 @@ def _report(cfg, report: dict, fig: dict) -> tuple[str, str]:
 
 A reduced TDGAN ({m.image_size}x{m.image_size}, {m.channels} channel(s); preset `demo`) trained for
 {fig['iterations']} iterations on SynthFace in {fig['train_seconds']:.0f} s (the preset trains for at most
-{cfg.train.max_minutes:g} minutes and {cfg.train.max_steps} iterations, whichever comes first).
+{cfg.train.max_minutes:g} minutes and {cfg.train.max_steps} iterations, whichever comes first){_warmup_note(m, fig)}.
 
 ## Expression recognition (expression branch M_ER, held-out identities)
 Accuracy **{fig['expression_accuracy']:.3f}**, mean class accuracy {fig['mean_class_accuracy']:.3f},

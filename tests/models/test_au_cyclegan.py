@@ -252,6 +252,7 @@ def test_losses_and_updates_equal_the_released_compute_pattern():
         {"lambda_cyc": 0.0, "lambda_cycle": 10.0, "mask_output": True},
         {"g_attention": 4, "d_attention": 8},
         {"faithful": True, "channels_last": False, "target_noise": 0.1},
+        {"critic_shift": 0.125},
     ],
 )
 def test_options_train_one_finite_iteration(overrides):
@@ -267,6 +268,26 @@ def test_options_train_one_finite_iteration(overrides):
     assert any(k.startswith("G.") for k in changed) and any(k.startswith("D.") for k in changed)
     if m.cfg.g_attention:
         assert "G.attn.gamma" in changed and any(k.startswith("D.trunk") and "gamma" in k for k in changed)
+
+
+def test_critic_view_translates_each_image_by_whole_pixels():
+    m = AUCycleGAN(tiny(critic_shift=0.25))
+    x = torch.rand(16, 3, 32, 32, requires_grad=True)
+    torch.manual_seed(0)
+    y = m.critic_view(x)
+    assert y.shape == x.shape
+    shifts = set()
+    for i in range(16):  # every output is the input shifted by (dy, dx), |d| <= 8, edges repeated
+        found = [(dy, dx) for dy in range(-8, 9) for dx in range(-8, 9)
+                 if torch.equal(y[i, :, 8:24, 8:24], x[i, :, 8 - dy:24 - dy, 8 - dx:24 - dx])]
+        assert len(found) == 1
+        shifts.add(found[0])
+    assert len(shifts) > 4  # drawn per image
+    y.sum().backward()  # differentiable: the generator learns through it
+    assert x.grad is not None and float(x.grad.sum()) == pytest.approx(x.numel())
+    assert AUCycleGAN(tiny()).critic_view(x) is x  # off by default, as released
+    with pytest.raises(ValueError):
+        tiny(critic_shift=0.5)
 
 
 def test_mask_output_blends_the_input():

@@ -36,7 +36,7 @@ def pair_batch(cfg: TDGANConfig, b: int = 4, seed: int = 0) -> dict[str, torch.T
 
 def run_iteration(m: TDGAN, opts: dict, batch: dict, step: int) -> dict[str, float]:
     """The engine contract: per phase, clear the group's grads, backprop, step its optimizer."""
-    cache: dict = {}
+    cache: dict = {"step": step}
     batch = m.prepare(batch)
     out = {}
     for phase in m.phases(step):
@@ -319,3 +319,22 @@ def test_lambda_g_cls_trains_the_expression_encoder_only_when_set():
         grads[w] = torch.cat([p.grad.flatten() for p in m.enc_ER.parameters()])
         assert all(p.grad is None for p in m.fc_ER.parameters())  # the head is M_ER's, not G's
     assert not torch.allclose(grads[0.0], grads[1.0])
+
+
+def test_expression_warmup_trains_only_the_expression_branch():
+    """During ``er_warmup_steps`` only E_e and M_ER's head move; afterwards the released phases run."""
+    cfg = tiny(er_warmup_steps=2)
+    torch.manual_seed(0)
+    m = TDGAN(cfg)
+    opts = adams(m)
+    assert m.phases(0) == m.phases(1) == ["M_ER", "G"]
+    assert m.phases(2) == TDGAN(tiny()).phases(2)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    out = run_iteration(m, opts, pair_batch(cfg), step=0)
+    assert set(out) == {"M_ER", "G", "m_er_ce", "g_cls"} and out["g_cls"] > 0
+    moved = {k.split(".")[0] for k, v in m.state_dict().items() if not torch.equal(v, before[k])}
+    assert moved == {"enc_ER", "fc_ER"}
+    out = run_iteration(m, opts, pair_batch(cfg, seed=1), step=2)
+    assert "g_dic_face" in out  # the full G loss once the warm-up is over
+    with pytest.raises(ValueError):
+        tiny(er_warmup_steps=-1)

@@ -137,7 +137,7 @@ class Trainer:
         for n, opt in self.opts.items():
             for g in opt.param_groups:
                 g["lr"] = self.base_lr[n] * factor
-        cache: dict[str, Any] = {}
+        cache: dict[str, Any] = {"step": self.step}
         skipped = []
         for phase in method.phases(self.step):
             out = method.training_step(batch, phase, cache)

@@ -7,7 +7,7 @@ One training iteration is a list of *phases* (``method.phases(step)``); each pha
 network group whose optimizer it steps. The engine calls ``training_step(batch, phase, cache)`` for
 each phase in order, backpropagates the returned loss into that group, and steps its optimizer.
 ``cache`` is a dict that lives for one iteration, so phases can share work (a generated image, an
-encoder feature) instead of recomputing it.
+encoder feature) instead of recomputing it; the engine starts it as ``{"step": step}``.
 """
 
 from __future__ import annotations

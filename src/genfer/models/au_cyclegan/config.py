@@ -61,6 +61,12 @@ class AUCycleGANConfig:
         lambda_mask: weight of the mean attention mask (keeps A from saturating at 1, which would
             copy the input) with ``mask_output`` (GANimation lambda_A 0.1).
         lambda_mask_tv: weight of the mask's total variation with ``mask_output`` (GANimation 1e-5).
+        critic_shift: random translation of every image the critic sees (real, fake and their
+            interpolates), up to this fraction of the image side, drawn per image, in the critic
+            and the generator step alike (DiffAugment's translation; a genfer option, 0 as
+            released). The critic's AU head then has to read AUs wherever the face sits, so the
+            generator cannot satisfy it with pixel-exact patterns an independent AU reader does
+            not see.
         d_g_ratio: critic steps per generator step; G is updated when ``step % d_g_ratio == 0``.
         channels_last: run convolutions on channels-last activations (faster on CPU; the same
             functions up to float rounding).
@@ -92,6 +98,7 @@ class AUCycleGANConfig:
     mask_output: bool = False
     lambda_mask: float = 0.1
     lambda_mask_tv: float = 1e-5
+    critic_shift: float = 0.0
     d_g_ratio: int = 1
     channels_last: bool = True
     faithful: bool = False
@@ -109,5 +116,7 @@ class AUCycleGANConfig:
                      "lambda_mask_tv", "shortcut_layers", "inject_layers", "g_attention", "d_attention"):
             if getattr(self, name) < 0:
                 raise ValueError(f"au_cyclegan: {name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.critic_shift < 0.5:
+            raise ValueError(f"au_cyclegan: critic_shift must be in [0, 0.5), got {self.critic_shift}")
         if self.au_threshold <= 0:
             raise ValueError(f"au_cyclegan: au_threshold must be > 0, got {self.au_threshold}")

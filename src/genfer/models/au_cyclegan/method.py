@@ -29,6 +29,8 @@ Deliberate deviations from the released code (see docs/methods/au_cyclegan.md):
 - The critic sees real and fake images in one pass (instance norm is per sample, so the scores are
   the same), the gradient penalty runs the adversarial head only (the release also evaluated the
   unused AU head), and the critic's weights are frozen during the G step as released.
+- ``critic_shift`` (0 by default, as released) optionally shows the critic randomly translated
+  images (DiffAugment-style), so its AU head cannot be satisfied by pixel-exact patterns.
 - BatchNorm running statistics of G are updated once per G forward that happens: the encoder once
   and the decoder once per decode per iteration; the release ran the fake generation twice, so its
   running averages (used only in eval mode) move at a slightly different rate.
@@ -160,11 +162,29 @@ class AUCycleGAN(Method):
             return F.mse_loss(out, target)
         return F.l1_loss(out, target)
 
+    def critic_view(self, x: Tensor) -> Tensor:
+        """What the critic sees of images [B, C, H, W]: each shifted by up to ``critic_shift`` of the
+        side (whole pixels, edges repeated), differentiably; unchanged when the option is off."""
+        s = self.cfg.critic_shift
+        if s == 0:
+            return x
+        b, _, h, w = x.shape
+        limit = torch.tensor([w * s, h * s], device=x.device)
+        px = torch.round((torch.rand(b, 2, device=x.device) * 2 - 1) * limit)  # whole-pixel (dx, dy)
+        theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1
+        theta[:, :, 2] = 2 * px / torch.tensor([w, h], device=x.device)  # pixels -> normalised units
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        out = F.grid_sample(x, grid, mode="nearest", padding_mode="border", align_corners=False)
+        return self._layout(out)
+
     def _step_d(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> LossOut:
         cfg = self.cfg
         x, c = batch["image"], batch["cond"]
         b = x.shape[0]
         fake = self._generate(batch, cache)["fake"].detach()
+        if cfg.critic_shift:
+            x, fake = self.critic_view(x), self.critic_view(fake)
         h = self.D.features(torch.cat((x, fake)))
         scores = self.D.adv(h)
         d_adv = adv.d_loss(cfg.adversarial, scores[:b], scores[b:])
@@ -184,7 +204,7 @@ class AUCycleGAN(Method):
         cache = self._generate(batch, cache)
         fake, c_trg = cache["fake"], cache["c_trg"]
         with frozen(self.D):
-            scores, au_fake = self.D(fake)
+            scores, au_fake = self.D(self.critic_view(fake))
         g_adv = adv.g_loss(cfg.adversarial, scores)
         g_cl = self._au_loss(au_fake, c_trg)
         loss = g_adv + cfg.lambda_cl * g_cl

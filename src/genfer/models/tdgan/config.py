@@ -48,6 +48,11 @@ class TDGANConfig:
             x_hat and the dual consistency; 0 (the default) reproduces the release. The CPU demo
             sets it (see configs/tdgan/demo.yaml) because the released signal needs far more
             iterations than a 5-minute CPU budget allows.
+        er_warmup_steps: iterations at the start of training in which only the expression branch
+            learns: E_e (through G's optimizer) and M_ER's head on CE(M_ER(E_e(x_e)), y_e), with no
+            generation and no discriminator update. **Not in the released code**; 0 (the default)
+            reproduces it. A warm-up iteration costs about a tenth of a full one, so the CPU demo
+            uses it to reach its expression accuracy within its time budget.
         d_fr_every: update D_FR on iterations where ``step % d_fr_every == 0`` [D_GAP_FR].
         d_er_every: update D_ER on iterations where ``step % d_er_every == 0`` [D_GAP_ER].
         channels_last: run convolutions on channels-last activations (faster on CPU and recent
@@ -81,6 +86,7 @@ class TDGANConfig:
     lambda_d_face_fake: float = 1.0
     lambda_d_expr_real: float = 1.0
     lambda_g_cls: float = 0.0
+    er_warmup_steps: int = 0
     d_fr_every: int = 5
     d_er_every: int = 10
     channels_last: bool = True
@@ -101,6 +107,8 @@ class TDGANConfig:
             setattr(self, name, widths)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"tdgan: dropout must be in [0, 1), got {self.dropout}")
+        if self.er_warmup_steps < 0:
+            raise ValueError(f"tdgan: er_warmup_steps must be >= 0, got {self.er_warmup_steps}")
         if self.d_fr_every < 1 or self.d_er_every < 1:
             raise ValueError("tdgan: d_fr_every and d_er_every must be >= 1")
 

@@ -42,6 +42,9 @@ Deliberate deviations from the released code:
   channels-last activations (``channels_last``): the same functions, different float rounding.
 - ``lambda_g_cls`` (0 by default, i.e. as released) optionally adds M_ER's cross-entropy to the G
   loss so the expression label also trains E_e directly; the CPU demo uses it.
+- ``er_warmup_steps`` (0 by default, i.e. as released) optionally starts training with iterations
+  in which only the expression branch (E_e + M_ER's head) learns, supervised by the labels, with
+  no generation; the CPU demo uses it.
 - Evaluation reports accuracies only; the release's validation cross-entropy divided by the
   last batch index (off by one).
 """
@@ -113,7 +116,13 @@ class TDGAN(Method):
         }
 
     def phases(self, step: int) -> list[str]:
-        """M_ER, then D_FR if ``step % d_fr_every == 0``, then D_ER if ``step % d_er_every == 0``, then G."""
+        """M_ER, then D_FR if ``step % d_fr_every == 0``, then D_ER if ``step % d_er_every == 0``, then G.
+
+        During the expression warm-up (``step < er_warmup_steps``) only M_ER and G, which then train
+        the expression branch alone.
+        """
+        if step < self.cfg.er_warmup_steps:
+            return ["M_ER", "G"]
         out = ["M_ER"]
         if step % self.cfg.d_fr_every == 0:
             out.append("D_FR")
@@ -155,8 +164,15 @@ class TDGAN(Method):
             cache["f_er_graph"] = f_er  # E_e(x_e) with its graph, for the optional lambda_g_cls term
         return cache["x_hat"]
 
+    def _warming_up(self, cache: dict[str, Any]) -> bool:
+        return cache.get("step", self.cfg.er_warmup_steps) < self.cfg.er_warmup_steps
+
     def _step_m_er(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> LossOut:
-        self._generate(batch, cache)
+        if self._warming_up(cache):
+            f_er = self.enc_ER(batch["x_e"])  # the expression branch alone, no generation
+            cache.update(f_er=f_er.detach(), f_er_graph=f_er)
+        else:
+            self._generate(batch, cache)
         loss = F.cross_entropy(self.fc_ER(cache["f_er"]), batch["y_e"])
         return LossOut(loss, {"m_er_ce": loss.detach()})
 
@@ -180,6 +196,8 @@ class TDGAN(Method):
 
     def _step_g(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> LossOut:
         cfg = self.cfg
+        if self._warming_up(cache):
+            return self._step_g_warmup(batch, cache)
         x_f, x_e = batch["x_f"], batch["x_e"]
         b = x_f.shape[0]
         x_hat = self._generate(batch, cache)
@@ -230,6 +248,12 @@ class TDGAN(Method):
             "g_cls": cls,
         }
         return LossOut(loss, {k: v.detach() for k, v in terms.items()})
+
+    def _step_g_warmup(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> LossOut:
+        """The expression warm-up's G phase: CE(M_ER(E_e(x_e)), y_e) into E_e, the head frozen."""
+        with frozen(self.fc_ER):
+            cls = F.cross_entropy(self.fc_ER(cache["f_er_graph"]), batch["y_e"])
+        return LossOut(cls, {"g_cls": cls.detach()})
 
     # --- inference ---------------------------------------------------------------------------
     def noise(self, n: int, device: torch.device | str | None = None) -> Tensor | None:
