@@ -338,3 +338,4 @@ def test_expression_warmup_trains_only_the_expression_branch():
     assert "g_dic_face" in out  # the full G loss once the warm-up is over
     with pytest.raises(ValueError):
         tiny(er_warmup_steps=-1)
+
