@@ -77,24 +77,17 @@ def identity_judge(test_ids: list[int], size: int, channels: int, seed: int, ste
 
 def judges(cfg, test_ids: list[int], steps: int, width: int, cache: str | None):
     """(AU judge, identity judge), trained once per setting and kept in ``cache`` (a directory)."""
-    from genfer.judges import JudgeNet
+    from genfer.judges import cached_judges
 
     m, seed = cfg.model, cfg.data.synth_seed
     key = f"au_cyclegan_judges_{m.image_size}px_c{m.channels}_s{seed}_ids{len(test_ids)}_{steps}x{width}.pt"
-    path = Path(cache) / key if cache else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=True)
-        nets = (JudgeNet(m.channels, NUM_AUS, width), JudgeNet(m.channels, len(test_ids), width))
-        for net, k in zip(nets, ("au", "id")):
-            net.load_state_dict(state[k])
-            net.eval()
-        return nets
-    au = train_au_judge(m.image_size, m.channels, seed, steps, width)
-    ident = identity_judge(test_ids, m.image_size, m.channels, seed, steps, width)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"au": au.state_dict(), "id": ident.state_dict()}, path)
-    return au, ident
+    nets = cached_judges(
+        Path(cache) / key if cache else None,
+        {"au": (m.channels, NUM_AUS, width), "id": (m.channels, len(test_ids), width)},
+        lambda: {"au": train_au_judge(m.image_size, m.channels, seed, steps, width),
+                 "id": identity_judge(test_ids, m.image_size, m.channels, seed, steps, width)},
+    )
+    return nets["au"], nets["id"]
 
 
 def judge_report(cfg, test_ids: list[int], au_judge, id_judge, n: int = 400) -> dict:

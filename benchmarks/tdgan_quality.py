@@ -28,7 +28,7 @@ from genfer.data.synthface import SynthFace, render, sample_aus, split_identitie
 from genfer.engine.checkpoint import load_method
 from genfer.evaluation import evaluate_checkpoint
 from genfer.inference import transfer_images
-from genfer.judges import JudgeNet, judge_accuracy, train_judge
+from genfer.judges import JudgeNet, cached_judges, judge_accuracy, train_judge
 
 
 def judges(cfg, face_ids: list[int], steps: int, cache: str | None) -> tuple[JudgeNet, JudgeNet]:
@@ -39,29 +39,22 @@ def judges(cfg, face_ids: list[int], steps: int, cache: str | None) -> tuple[Jud
     """
     m, seed = cfg.model, cfg.data.synth_seed
     size, ch = m.image_size, m.channels
+
+    def train() -> dict[str, JudgeNet]:
+        ej_data = SynthFace(list(range(50_000, 50_000 + 60)), 70, size=size, channels=ch, seed=seed)
+        ej = train_judge(ej_data.images, ej_data.expressions, len(BASIC7), steps=steps, seed=1)
+        g = torch.Generator().manual_seed(7)
+        n_id = 120 * len(face_ids)
+        id_vec = torch.tensor(face_ids).repeat_interleave(120)
+        id_imgs = render(id_vec, sample_aus(torch.randint(0, 7, (n_id,), generator=g), g), size, ch, seed,
+                         nuisance_seed=900 + torch.arange(n_id))
+        id_labels = torch.arange(len(face_ids)).repeat_interleave(120)
+        return {"expression": ej, "identity": train_judge(id_imgs, id_labels, len(face_ids), steps=steps, seed=2)}
+
     key = f"tdgan_judges_{size}px_c{ch}_s{seed}_faces{len(face_ids)}-{face_ids[0]}_{steps}.pt"
-    path = Path(cache) / key if cache else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=True)
-        nets = (JudgeNet(ch, len(BASIC7)), JudgeNet(ch, len(face_ids)))
-        for net, k in zip(nets, ("expression", "identity")):
-            net.load_state_dict(state[k])
-            net.eval()
-        return nets
-    judge_pool = list(range(50_000, 50_000 + 60))
-    ej_data = SynthFace(judge_pool, 70, size=size, channels=ch, seed=seed)
-    ej = train_judge(ej_data.images, ej_data.expressions, len(BASIC7), steps=steps, seed=1)
-    g = torch.Generator().manual_seed(7)
-    n_id = 120 * len(face_ids)
-    id_vec = torch.tensor(face_ids).repeat_interleave(120)
-    id_imgs = render(id_vec, sample_aus(torch.randint(0, 7, (n_id,), generator=g), g), size, ch, seed,
-                     nuisance_seed=900 + torch.arange(n_id))
-    id_labels = torch.arange(len(face_ids)).repeat_interleave(120)
-    ij = train_judge(id_imgs, id_labels, len(face_ids), steps=steps, seed=2)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"expression": ej.state_dict(), "identity": ij.state_dict()}, path)
-    return ej, ij
+    nets = cached_judges(Path(cache) / key if cache else None,
+                         {"expression": (ch, len(BASIC7), 32), "identity": (ch, len(face_ids), 32)}, train)
+    return nets["expression"], nets["identity"]
 
 
 def main() -> None:

@@ -70,7 +70,7 @@ def run_demo(out: str = "runs", name: str = "", overrides: list[str] | tuple[str
 
 
 def _warmup_note(m, fig: dict) -> str:
-    w = min(getattr(m, "er_warmup_steps", 0), fig["iterations"])
+    w = min(m.er_warmup_steps, fig["iterations"])
     if not w:
         return ""
     return (f"; the first {w} were the expression warm-up (expression branch only), "

@@ -2,10 +2,15 @@
 
 Generation quality on SynthFace is measured the way the issue defines it: a generated face
 "carries" an expression (or an identity) when a recogniser that never saw a generated image says
-so. ``train_judge`` fits one such network on rendered images; ``judge_accuracy`` applies it.
+so. ``train_judge`` fits one such network on rendered images; ``judge_accuracy`` applies it;
+``cached_judges`` keeps trained judges on disk between benchmark runs.
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -92,3 +97,31 @@ def judge_predict(net: JudgeNet, images: Tensor, batch_size: int = 256) -> Tenso
 def judge_accuracy(net: JudgeNet, images: Tensor, labels: Tensor) -> float:
     """Fraction of ``images`` the judge assigns to ``labels``."""
     return float((judge_predict(net, images).argmax(1) == labels).float().mean())
+
+
+def cached_judges(
+    path: str | Path | None,
+    shapes: dict[str, tuple[int, int, int]],
+    train: Callable[[], dict[str, JudgeNet]],
+) -> dict[str, JudgeNet]:
+    """Judges named by ``shapes`` (name -> (channels, outputs, width)), in eval mode.
+
+    Loaded from ``path`` (``weights_only``) when it exists; otherwise ``train()`` builds them and they
+    are stored there (temp file + rename, so an interrupted save leaves no partial cache).
+    ``path=None`` trains every time.
+    """
+    if path is not None and Path(path).exists():
+        state = torch.load(path, weights_only=True)
+        nets = {}
+        for name, (channels, outputs, width) in shapes.items():
+            nets[name] = JudgeNet(channels, outputs, width)
+            nets[name].load_state_dict(state[name])
+        return {k: net.eval() for k, net in nets.items()}
+    nets = train()
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({k: net.state_dict() for k, net in nets.items()}, tmp)
+        os.replace(tmp, path)
+    return {k: net.eval() for k, net in nets.items()}

@@ -183,8 +183,7 @@ class AUCycleGAN(Method):
         x, c = batch["image"], batch["cond"]
         b = x.shape[0]
         fake = self._generate(batch, cache)["fake"].detach()
-        if cfg.critic_shift:
-            x, fake = self.critic_view(x), self.critic_view(fake)
+        x, fake = self.critic_view(x), self.critic_view(fake)
         h = self.D.features(torch.cat((x, fake)))
         scores = self.D.adv(h)
         d_adv = adv.d_loss(cfg.adversarial, scores[:b], scores[b:])
