@@ -26,14 +26,9 @@ from tdgan_quality import judges  # a sibling script: python puts benchmarks/ on
 
 from genfer.config import make_config
 from genfer.data.synthface import SynthFace, render, sample_aus, split_identities
+from genfer.inference import transfer_images
 from genfer.judges import judge_accuracy
 from genfer.models import build_method
-
-
-def reconstruct(method, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """G(x, x) for uint8 [N, C, H, W] -> float [N, C, H, W] in [0, 1]."""
-    return torch.cat([method.transfer(x[i : i + batch_size], x[i : i + batch_size])
-                      for i in range(0, x.shape[0], batch_size)])
 
 
 def main() -> None:
@@ -69,23 +64,23 @@ def main() -> None:
     params = [p for mod in (method.enc_FR, method.enc_ER, method.dec) for p in mod.parameters()]
     opt = torch.optim.Adam(params, args.lr or cfg.optim.lr)
     images = faces.images
-    rows, step, judging, next_report = [], 0, 0.0, args.report_every * 60
+    step, judging, next_report = 0, 0.0, args.report_every * 60
     print(f"autoencoding {len(images)} face images ({len(face_ids)} identities) for {args.minutes} min")
+    method.train()
     t0 = time.perf_counter()
     while True:
         elapsed = time.perf_counter() - t0 - judging  # judging does not count against the budget
         if elapsed >= next_report or elapsed >= args.minutes * 60:
             t_judge = time.perf_counter()
-            rec = reconstruct(method, new)
-            rows.append({"minutes": round(elapsed / 60, 2), "steps": step,
-                         "own_expression_kept": judge_accuracy(ej, rec, expr),
-                         "identity_kept": judge_accuracy(ij, rec, fi)})
-            print(json.dumps(rows[-1]), flush=True)
+            rec = transfer_images(method, new, new)  # G(x, x); restores training mode
+            row = {"minutes": round(elapsed / 60, 2), "steps": step,
+                   "own_expression_kept": judge_accuracy(ej, rec, expr),
+                   "identity_kept": judge_accuracy(ij, rec, fi)}
+            print(json.dumps(row), flush=True)
             next_report += args.report_every * 60
             if elapsed >= args.minutes * 60:
                 break
             judging += time.perf_counter() - t_judge
-        method.train()
         x = method.to_input(images[torch.randint(0, len(images), (d.batch_size,))])
         loss = F.l1_loss(method.dec(method.enc_ER(x), method.enc_FR(x), method.noise(x.shape[0])), x)
         opt.zero_grad(set_to_none=True)
