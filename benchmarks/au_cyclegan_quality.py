@@ -188,7 +188,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     if args.judges_only:
-        from genfer.config import make_config
+        from genfer.core.config import make_config
 
         cfg = make_config("au_cyclegan", args.preset, args.set)
         d = cfg.data
@@ -198,7 +198,7 @@ def main() -> None:
         return
     facts: dict = {}
     if args.train:
-        from genfer.config import make_config
+        from genfer.core.config import make_config
 
         cfg = make_config("au_cyclegan", args.preset, [f"train.threads={args.threads}", *args.set])
         run_dir, facts = train_run(cfg, args.minutes, args.snapshot)
@@ -269,7 +269,7 @@ def main() -> None:
     print(json.dumps(res, indent=2))
     Path(args.run, "quality.json").write_text(json.dumps(res, indent=2))
     if args.grid_out:
-        from genfer.imaging import save_grid
+        from genfer.core.imaging import save_grid
         from genfer.models.au_cyclegan.editing import GRID_AUS, single_au_grid
 
         # top: G's single-AU edits of held-out faces (other AUs kept at the face's own); below each,

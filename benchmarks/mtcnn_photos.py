@@ -98,7 +98,7 @@ def main() -> None:
         print(f"{label:<14}" + "".join(f"{f(table[n]):>15}" for n in names))
 
     if args.model:
-        from genfer.photos import load_detector, load_recognizer, recognize_photos
+        from genfer.apps.photos import load_detector, load_recognizer, recognize_photos
 
         out = REPO / "docs" / "img" / "recognize_sample2.jpg"
         full = Path("/tmp") / "genfer_recognize_sample2.jpg"

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from tdgan_quality import judges  # a sibling script: python puts benchmarks/ on the path
 
-from genfer.config import make_config
+from genfer.apps.inference import transfer_images
+from genfer.core.config import make_config
 from genfer.data.synthface import SynthFace, render, sample_aus, split_identities
-from genfer.inference import transfer_images
 from genfer.judges import judge_accuracy
 from genfer.models import build_method
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
+from genfer.apps.evaluation import evaluate_checkpoint
+from genfer.apps.inference import transfer_images
 from genfer.data.labels import BASIC7
 from genfer.data.synthface import SynthFace, render, sample_aus, split_identities
 from genfer.engine.checkpoint import load_method
-from genfer.evaluation import evaluate_checkpoint
-from genfer.inference import transfer_images
 from genfer.judges import JudgeNet, cached_judges, judge_accuracy, train_judge
 
 
@@ -69,7 +69,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     if args.run is None:
-        from genfer.demo import run_demo
+        from genfer.apps.demo import run_demo
 
         args.run = str(run_demo()["run_dir"])
     method, cfg = load_method(args.run)

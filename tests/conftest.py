@@ -19,7 +19,7 @@ TINY_TRAIN = [
 @pytest.fixture
 def tiny_cfg(tmp_path):
     """Factory: the ``tiny`` preset of a method, writing its runs under ``tmp_path``."""
-    from genfer.config import make_config
+    from genfer.core.config import make_config
 
     def make(method: str = "tdgan", *overrides: str):
         return make_config(method, "tiny", [*TINY_TRAIN, f"train.out={tmp_path / 'runs'}", *overrides])

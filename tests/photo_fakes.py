@@ -29,7 +29,7 @@ class FakeRecognizer:
 
 
 def register_fake() -> None:
-    from genfer._registry import PRETRAINED
+    from genfer.core.registry import PRETRAINED
 
     if FAKE not in PRETRAINED:
         PRETRAINED.add(FAKE, lambda device="cpu", cache=None: FakeRecognizer())

@@ -1,4 +1,4 @@
-"""genfer.photos: every face of photos, folders and videos, with fakes for the detector and the net."""
+"""genfer.apps.photos: every face of photos, folders and videos, with fakes for the detector and the net."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).parent))
 from photo_fakes import FakeRecognizer, TwoFaceDetector, two_tone
 
-from genfer.imaging import save_image
-from genfer.photos import (
+from genfer.apps.photos import (
     DetectorUnavailableError,
     PhotoSettings,
     Problem,
@@ -22,6 +21,7 @@ from genfer.photos import (
     looks_like_crop,
     recognize_photos,
 )
+from genfer.core.imaging import save_image
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from genfer.cli.main import SUBCOMMANDS, build_parser, main
-from genfer.imaging import save_image
+from genfer.core.imaging import save_image
 
 TINY = ["--config", "tiny", "train.device=cpu", "train.progress=false", "train.tensorboard=false"]
 

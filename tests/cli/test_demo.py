@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from genfer.demo import run_demo
+from genfer.apps.demo import run_demo
 
 SMALL = ["model.image_size=32", "model.enc_widths=[4,8,8,8]", "model.inception_width=4", "model.n_inception=1",
          "model.fc_width=16", "model.noise_dim=4", "model.dec_width=8", "model.n_res_blocks=1",

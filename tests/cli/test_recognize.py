@@ -16,13 +16,13 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from photo_fakes import FAKE, TwoFaceDetector, register_fake, two_tone
 
 from genfer.cli.main import main
-from genfer.imaging import save_image
+from genfer.core.imaging import save_image
 
 
 @pytest.fixture
 def fake(monkeypatch):
     """The fake recogniser registered, and the detector loader swapped for the fake detector."""
-    import genfer.photos
+    import genfer.apps.photos
 
     register_fake()
     built: list[tuple] = []
@@ -31,7 +31,7 @@ def fake(monkeypatch):
         built.append((name, min_face_size, fast))
         return TwoFaceDetector()
 
-    monkeypatch.setattr(genfer.photos, "load_detector", load_detector)
+    monkeypatch.setattr(genfer.apps.photos, "load_detector", load_detector)
     return built
 
 
@@ -100,8 +100,8 @@ def test_unknown_model_is_a_clear_error(photos, capsys):
 
 
 def test_a_trained_run_crops_by_its_method_preset(fake, photos, tmp_path):
+    from genfer.apps.photos import RunRecognizer
     from genfer.data.preprocess.align import PRESETS
-    from genfer.photos import RunRecognizer
 
     tiny = ["--config", "tiny", "train.device=cpu", "train.progress=false", "train.tensorboard=false",
             "train.max_steps=1"]

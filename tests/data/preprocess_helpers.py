@@ -23,7 +23,7 @@ def download_cache() -> Path:
 
 def mtcnn_weights_dir() -> Path:
     """The MTCNN weights, fetched once with `pip download --no-deps` (skips the test if that fails)."""
-    from genfer.weights import WeightsError, fetch, weights_dir
+    from genfer.core.weights import WeightsError, fetch, weights_dir
 
     try:
         fetch("mtcnn", cache=download_cache())

@@ -281,7 +281,7 @@ def fake_wheel(members: dict[str, bytes]) -> bytes:
 
 
 def test_weights_fetch_from_archive_checks_and_records(tmp_path, monkeypatch):
-    from genfer import weights as W
+    from genfer.core import weights as W
 
     blobs = {"pkg/data/a.pt": b"alpha", "pkg/data/b.pt": b"beta"}
     wheel = fake_wheel(blobs)
@@ -314,7 +314,7 @@ def test_weights_fetch_from_archive_checks_and_records(tmp_path, monkeypatch):
 
 
 def test_mtcnn_weights_are_registered_with_digests():
-    from genfer.weights import PACKAGES
+    from genfer.core.weights import PACKAGES
 
     spec = PACKAGES["mtcnn"]
     assert spec.requirement == "facenet-pytorch==2.6.0" and len(spec.archive_sha256) == 64

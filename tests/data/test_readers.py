@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import genfer.data.datasets  # noqa: F401  (registers the readers)
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.aus import AU_NAMES
 from genfer.data.base import DatasetIndexError, FaceDataset, open_dataset, subject_folds
 from genfer.data.labels import EXPRESSIONS, UNKNOWN

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from genfer.config import make_config
+from genfer.core.config import make_config
 from genfer.engine.distributed import shutdown
 from genfer.engine.loop import Trainer
 

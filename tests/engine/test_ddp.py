@@ -40,7 +40,7 @@ def test_two_gloo_processes_stay_in_sync_and_only_rank0_writes(tmp_path):
     assert [r["step"] for r in rows if r["kind"] == "train"] == [1, 2, 3]  # one writer, not two
     assert (run / "summary.json").is_file()
     # the weights moved away from the (identical) initialisation, i.e. both ranks trained
-    from genfer.config import make_config
+    from genfer.core.config import make_config
     from genfer.models import build_method
 
     torch.manual_seed(make_config("tdgan", "tiny").train.seed)

@@ -52,7 +52,7 @@ _KILLED_RUN = textwrap.dedent(
     """
     import os, signal, sys, torch
     torch.set_num_threads(1)
-    from genfer.config import make_config
+    from genfer.core.config import make_config
     from genfer.engine.loop import Trainer
     cfg = make_config("tdgan", "tiny", sys.argv[1:])
     t = Trainer(cfg)

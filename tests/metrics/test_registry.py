@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import genfer.metrics  # noqa: F401  (registers the protocols)
-from genfer._registry import METRICS
+from genfer.core.registry import METRICS
 
 EXPECTED = {"accuracy", "fid", "kid", "is", "lpips_alex", "lpips_vgg", "psnr", "ssim", "l2", "acd", "ed"}
 

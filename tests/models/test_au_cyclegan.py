@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genfer._registry import METHODS
-from genfer.config import make_config
+from genfer.core.config import make_config
+from genfer.core.registry import METHODS
 from genfer.losses import adversarial as adv
 from genfer.models.au_cyclegan import AUCycleGAN, AUCycleGANConfig, editing, emotion_aus, parse_aus
 from genfer.models.au_cyclegan.networks import Critic, DownConv, Generator, UpConv
@@ -349,8 +349,8 @@ def test_nan_guard_skips_the_critic_update(tiny_cfg):
 
 def test_engine_run_then_edit_cli(tiny_cfg, tmp_path):
     from genfer.cli import edit as edit_cli
+    from genfer.core.imaging import save_image
     from genfer.engine.loop import train
-    from genfer.imaging import save_image
 
     run = train(tiny_cfg("au_cyclegan"))
     assert (run / "summary.json").exists() and list((run / "samples").glob("*.png"))

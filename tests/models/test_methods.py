@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import genfer.models
-from genfer._registry import METHODS
-from genfer.config import make_config
+from genfer.core.config import make_config
+from genfer.core.registry import METHODS
 
 
 def _import_method_packages() -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from genfer._registry import METHODS
-from genfer.config import make_config
+from genfer.core.config import make_config
+from genfer.core.registry import METHODS
 from genfer.models.tdgan import TDGAN, TDGANConfig
 from genfer.models.tdgan.networks import ClassifierHead, Decoder, Encoder, pooled_size
 from genfer.models.tdgan.released import from_released, load_released, released_state_dicts, to_released
@@ -300,7 +300,7 @@ def test_lambda_g_cls_trains_the_expression_encoder_only_when_set():
     """The genfer-only option adds CE(M_ER(E_e(x_e))) to G's loss; 0 keeps the released G loss."""
     import torch
 
-    from genfer.config import make_config
+    from genfer.core.config import make_config
     from genfer.models import build_method
 
     grads = {}

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genfer.demo import run_demo
+    from genfer.apps.demo import run_demo
 
     r = run_demo(args.out, args.name, args.overrides, args.device)
     print(f"expression accuracy on held-out identities: {r['expression_accuracy']:.3f} "

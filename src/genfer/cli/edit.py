@@ -37,10 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genfer.apps.inference import load_images
     from genfer.cli.common import resolve_device
+    from genfer.core.imaging import save_grid, save_image
     from genfer.engine.checkpoint import load_method
-    from genfer.imaging import save_grid, save_image
-    from genfer.inference import load_images
     from genfer.models.au_cyclegan.editing import edit_request, parse_aus
 
     if not args.au_grid and args.aus is None and args.emotion is None:

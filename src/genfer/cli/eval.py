@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from genfer.evaluation import evaluate_checkpoint
+    from genfer.apps.evaluation import evaluate_checkpoint
 
     r = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.out, resolve_device(args.device))
     if args.json:

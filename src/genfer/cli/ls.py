@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import genfer.metrics  # noqa: F401  (registers the metrics)
-    from genfer._registry import DATASETS, METHODS, METRICS
-    from genfer.config import presets
+    from genfer.core.config import presets
+    from genfer.core.registry import DATASETS, METHODS, METRICS
     from genfer.data import datasets  # noqa: F401  (registers the readers)
     from genfer.models import load_all
 

@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from genfer.photos import (
+    from genfer.apps.photos import (
         PhotoSettings,
         class_columns,
         load_detector,

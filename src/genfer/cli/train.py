@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genfer.config import make_config
+    from genfer.core.config import make_config
     from genfer.engine.loop import train
 
     overrides = list(args.overrides)

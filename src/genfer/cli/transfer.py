@@ -26,10 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from genfer.apps.inference import load_images, transfer_grid, transfer_images
     from genfer.cli.common import resolve_device
+    from genfer.core.imaging import save_grid
     from genfer.engine.checkpoint import load_method
-    from genfer.imaging import save_grid
-    from genfer.inference import load_images, transfer_grid, transfer_images
 
     method, cfg = load_method(args.checkpoint, resolve_device(args.device))
     if not hasattr(method, "transfer"):
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         out, ncol = transfer_grid(method, faces, exprs)
     path = save_grid(out, ncol, args.output, scale=args.scale) if out.shape[0] > 1 else None
     if path is None:
-        from genfer.imaging import save_image
+        from genfer.core.imaging import save_image
 
         img = out[0]
         if args.scale > 1:

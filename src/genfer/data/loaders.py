@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from genfer.config import RunConfig
+from genfer.core.config import RunConfig
 from genfer.engine.distributed import DistInfo
 
 AUG_SCALE = 144 / 128  # TDGAN's Resize(144) -> RandomCrop(128)

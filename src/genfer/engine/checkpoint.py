@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from genfer.config import RunConfig
+from genfer.core.config import RunConfig
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"

@@ -19,14 +19,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from genfer.config import RunConfig
+from genfer.core.config import RunConfig
+from genfer.core.imaging import save_grid
 from genfer.data.loaders import build_data, eval_batches
 from genfer.engine import checkpoint as ck
 from genfer.engine import distributed as D
 from genfer.engine.device import select_device
 from genfer.engine.logger import RunLogger
 from genfer.engine.schedule import lr_factor
-from genfer.imaging import save_grid
 from genfer.models import build_method
 
 
@@ -43,7 +43,7 @@ def train(
     """Train ``cfg.method`` as configured and return the run directory.
 
     Args:
-        cfg: resolved run config (``genfer.config.make_config``).
+        cfg: resolved run config (``genfer.core.config.make_config``).
         resume: a run directory to continue from its latest checkpoint (its saved config wins).
         stop_after: stop after this many iterations of this call (tests use it to simulate an
             interruption); the run is not finalised.

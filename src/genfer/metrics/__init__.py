@@ -2,7 +2,7 @@
 
 Each metric has a functional core and an accumulating class (``genfer.metrics.base.Metric``) whose
 sufficient statistics reduce across DDP ranks. Importing this package registers the metric
-protocols in ``genfer._registry.METRICS``; ``METRICS.get("ssim").build(...)`` builds one.
+protocols in ``genfer.core.registry.METRICS``; ``METRICS.get("ssim").build(...)`` builds one.
 Nothing here downloads weights: see docs/metrics.md for where each file comes from.
 """
 

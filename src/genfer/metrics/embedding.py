@@ -275,7 +275,7 @@ def _recogniser(checkpoint: str | None = None, output: str = "probs", device: st
     size, channels = int(cfg.model.image_size), int(cfg.model.channels)
 
     def logits(images: Tensor) -> Tensor:
-        # the recogniser's own input: uint8 at its size and channels, as genfer.inference feeds it
+        # the recogniser's own input: uint8 at its size and channels, as genfer.apps.inference feeds it
         x = images.float()
         if x.shape[-2:] != (size, size):
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
@@ -288,10 +288,10 @@ def _recogniser(checkpoint: str | None = None, output: str = "probs", device: st
 
 
 def _pretrained_expression(model: str) -> Callable[..., Any]:
-    """Factory for a pretrained expression net of ``genfer._registry.PRETRAINED`` as an ED embedder."""
+    """Factory for a pretrained expression net of ``genfer.core.registry.PRETRAINED`` as an ED embedder."""
 
     def factory(device: str = "cpu", cache: str | None = None, output: str = "probs", **_: Any) -> Any:
-        from genfer._registry import PRETRAINED
+        from genfer.core.registry import PRETRAINED
         from genfer.models.pretrained import load_all
 
         load_all()

@@ -189,7 +189,7 @@ def find_heads(net: str, path: str | Path | None = None) -> Path:
         return p
     d = cache_dir() / "lpips"
     direct = d / "v0.1" / f"{net}.pth"
-    # also where genfer.weights extracts packaged weights (<cache>/weights/<package>/...)
+    # also where genfer.core.weights extracts packaged weights (<cache>/weights/<package>/...)
     for p in (direct, cache_dir() / "weights" / "lpips" / "v0.1" / f"{net}.pth"):
         if p.is_file():
             return p

@@ -1,4 +1,4 @@
-"""Metric protocols: the names registered in ``genfer._registry.METRICS``.
+"""Metric protocols: the names registered in ``genfer.core.registry.METRICS``.
 
 A protocol pins what a name means (which network, which settings) so that ``"lpips_alex"`` in
 one report is the same figure as in another. Each entry is a ``MetricProtocol`` whose
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from genfer._registry import METRICS
+from genfer.core.registry import METRICS
 from genfer.metrics.base import Metric
 
 

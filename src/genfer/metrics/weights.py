@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from genfer.weights import cache_dir  # one cache for every kind of weights
+from genfer.core.weights import cache_dir  # one cache for every kind of weights
 
 
 class MissingWeightsError(FileNotFoundError):

@@ -1,10 +1,10 @@
-"""Methods: one package per published system, registered in ``genfer._registry.METHODS``."""
+"""Methods: one package per published system, registered in ``genfer.core.registry.METHODS``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from genfer._registry import METHODS
+from genfer.core.registry import METHODS
 
 
 def load_all() -> None:

@@ -18,7 +18,7 @@ from preprocess_helpers import download_cache, face_api_photos
 @pytest.fixture(scope="module")
 def embedder():
     pytest.importorskip("dlib", reason="dlib is not installed (pip install dlib-bin)")
-    from genfer.weights import WeightsError, fetch
+    from genfer.core.weights import WeightsError, fetch
 
     try:
         fetch("dlib", cache=download_cache())

@@ -142,7 +142,7 @@ def test_missing_weights_name_the_fetch_command(tmp_path):
 @pytest.fixture(scope="module")
 def model_dir() -> Path:
     """face-api's model folder, fetched once with npm into the test cache (skips if that fails)."""
-    from genfer.weights import WeightsError, fetch
+    from genfer.core.weights import WeightsError, fetch
 
     cache = os.environ.get("GENFER_TEST_CACHE") or str(Path.home() / ".cache" / "genfer" / "test-downloads")
     try:
@@ -210,7 +210,7 @@ def test_descriptor_is_differentiable_in_float_input(embedder, crops):
 
 
 def test_expressions_match_faceapi_and_follow_the_recognizer_contract(model_dir, crops, ref):
-    from genfer._registry import PRETRAINED
+    from genfer.core.registry import PRETRAINED
     from genfer.data.labels import BASIC7
     from genfer.models.pretrained.base import ExpressionRecognizer
     from genfer.models.pretrained.face_api import FaceApiExpression

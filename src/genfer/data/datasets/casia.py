@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.io import is_image_file
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem, index_lines
 from genfer.data.datasets._layout import frame_number, list_images
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem, index_lines
 from genfer.data.datasets._layout import find_dir, frame_number, list_images
 from genfer.data.labels import CKPLUS, EXPRESSIONS

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.aus import AU_NAMES, read_openface_csv
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.datasets._layout import subdirs

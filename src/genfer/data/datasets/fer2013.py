@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.io import array_to_tensor
 from genfer.data.labels import FER2013

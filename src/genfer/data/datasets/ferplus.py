@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceItem
 from genfer.data.datasets.fer2013 import USAGE, PixelCSVDataset, find_csv, parse_pixels
 from genfer.data.labels import FERPLUS, FERPLUS_COLUMNS, UNKNOWN

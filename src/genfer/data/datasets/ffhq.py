@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.datasets._layout import frame_number, list_images
 

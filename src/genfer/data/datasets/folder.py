@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.datasets._layout import list_images, subdirs
 from genfer.data.labels import EXPRESSIONS, LABEL_MAPS, UNKNOWN, LabelMap, expression_index

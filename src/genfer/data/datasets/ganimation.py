@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.aus import NUM_AUS, read_ganimation_pkl
 from genfer.data.base import FaceDataset, FaceItem, index_lines
 from genfer.data.datasets._layout import list_images

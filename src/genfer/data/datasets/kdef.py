@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.datasets._layout import find_dir, list_images
 from genfer.data.labels import KDEF_CODES, expression_index

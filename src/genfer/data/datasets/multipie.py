@@ -33,7 +33,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem, index_lines
 from genfer.data.datasets._layout import list_images, subdirs
 from genfer.data.labels import MULTIPIE, MULTIPIE_CLASSES, MULTIPIE_RECORDINGS

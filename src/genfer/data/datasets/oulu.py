@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genfer._registry import DATASETS
+from genfer.core.registry import DATASETS
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.datasets._layout import find_dir, frame_number, list_images, subdirs
 from genfer.data.labels import EXPRESSIONS, expression_index

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genfer._registry import DETECTORS
+from genfer.core.registry import DETECTORS
 from genfer.data.preprocess.detections import FaceDetections
 
 PHOTO_SETTINGS: dict[str, object] = {"thresholds": (0.5, 0.6, 0.7), "refine": 1}
@@ -518,7 +518,7 @@ def load_mtcnn(
     """
     from pathlib import Path
 
-    from genfer.weights import locate
+    from genfer.core.weights import locate
 
     if weights is None:
         files = locate("mtcnn")

@@ -191,7 +191,7 @@ def default_splits(dataset: str) -> list[str]:
     """Splits ``prepare`` walks by default: ``all`` for subject-protocol readers, else each split."""
     if dataset == PHOTOS:
         return ["all"]
-    from genfer._registry import DATASETS
+    from genfer.core.registry import DATASETS
     from genfer.data import datasets  # noqa: F401  (registers the readers)
 
     cls = DATASETS.get(dataset)
@@ -306,7 +306,7 @@ Loaded = tuple[str, FaceDataset, int, str, "Tensor | Exception"]
 
 
 def _build_detector(s: PrepareSettings, device: str) -> Any:
-    from genfer._registry import DETECTORS
+    from genfer.core.registry import DETECTORS
     from genfer.data.preprocess import mtcnn  # noqa: F401  (registers mtcnn)
 
     return DETECTORS.get(s.detector)(device=device, min_face_size=s.min_face_size)

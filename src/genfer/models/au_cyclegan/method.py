@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genfer._registry import METHODS
+from genfer.core.registry import METHODS
 from genfer.data.aus import AU_MAX
 from genfer.losses import adversarial as adv
 from genfer.models.au_cyclegan import editing

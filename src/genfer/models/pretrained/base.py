@@ -1,6 +1,6 @@
 """What a pretrained expression recogniser offers to ``genfer recognize`` and the metrics.
 
-A recogniser is built by a factory registered in :data:`genfer._registry.PRETRAINED`::
+A recogniser is built by a factory registered in :data:`genfer.core.registry.PRETRAINED`::
 
     @PRETRAINED.register("fer")
     def build(device: str = "cpu", cache: str | None = None) -> ExpressionRecognizer: ...

@@ -110,7 +110,7 @@ def build_embedder(
     """
     import_dlib()
     if weights is None:
-        from genfer.weights import locate
+        from genfer.core.weights import locate
 
         files = locate("dlib", cache)
         predictor, descriptor = files[PREDICTOR], files[DESCRIPTOR]

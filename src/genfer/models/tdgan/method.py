@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genfer._registry import METHODS
+from genfer.core.registry import METHODS
 from genfer.models.base import LossOut, Method, frozen
 from genfer.models.tdgan.config import TDGANConfig
 from genfer.models.tdgan.networks import ClassifierHead, Decoder, Discriminator, Encoder

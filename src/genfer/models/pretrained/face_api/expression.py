@@ -15,7 +15,7 @@ import os
 
 from torch import Tensor
 
-from genfer._registry import PRETRAINED
+from genfer.core.registry import PRETRAINED
 from genfer.data.labels import EXPRESSIONS, expression_index
 from genfer.data.preprocess.align import CropPreset
 from genfer.models.pretrained.face_api.input import Images

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from genfer.core.weights import locate
 from genfer.models.pretrained.tfjs import conv_kernel, depthwise_kernel, read_manifest
-from genfer.weights import locate
 
 PACKAGE = "faceapi"
 """genfer's name of the weights package (``genfer weights fetch faceapi``)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-CONFIG_DIR = Path(__file__).parent / "configs"
+CONFIG_DIR = Path(__file__).parent.parent / "configs"
 
 
 @dataclass
@@ -166,10 +166,8 @@ class RunConfig:
 
 def method_config_class(method: str) -> type:
     """The registered config dataclass of a method (imports the method packages on first use)."""
-    from genfer._registry import METHODS
-    from genfer.models import load_all
+    from genfer.core.registry import METHODS
 
-    load_all()
     return METHODS.get(method).Config
 
 

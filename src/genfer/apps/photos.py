@@ -1,6 +1,6 @@
 """Expressions of every face in photos, folders and videos: detect, crop by the model's rule, classify.
 
-A recogniser is a pretrained net from :data:`genfer._registry.PRETRAINED` (``fer``, ``faceapi``)
+A recogniser is a pretrained net from :data:`genfer.core.registry.PRETRAINED` (``fer``, ``faceapi``)
 or a trained genfer run wrapped by :class:`RunRecognizer`; both follow the
 :class:`~genfer.models.pretrained.base.ExpressionRecognizer` contract, so one code path cuts
 every face the way the chosen model expects (``recogniser.crop`` ->
@@ -75,7 +75,7 @@ class RunRecognizer:
 
     def __call__(self, faces: Tensor) -> Tensor:
         """uint8 ``[N, C, size, size]`` -> float ``[N, 7]`` probabilities (BASIC7 order)."""
-        from genfer.inference import predict_expressions
+        from genfer.apps.inference import predict_expressions
 
         return predict_expressions(self.method, faces)
 
@@ -85,9 +85,9 @@ def load_recognizer(model: str, device: str = "cpu") -> Any:
 
     Raises:
         KeyError: ``model`` is neither a registered name nor an existing path.
-        genfer.weights.WeightsNotFetchedError: a pretrained net's weights are not fetched yet.
+        genfer.core.weights.WeightsNotFetchedError: a pretrained net's weights are not fetched yet.
     """
-    from genfer._registry import PRETRAINED
+    from genfer.core.registry import PRETRAINED
     from genfer.models import pretrained
 
     pretrained.load_all()
@@ -107,7 +107,7 @@ def load_detector(name: str = "mtcnn", device: str = "cpu", min_face_size: float
     (lower proposal thresholds and one O-Net refinement pass; see ``docs/recognize.md`` for the
     figures), or the original cascade with ``fast``.
     """
-    from genfer._registry import DETECTORS
+    from genfer.core.registry import DETECTORS
     from genfer.data.preprocess import mtcnn
 
     extra = dict(mtcnn.PHOTO_SETTINGS) if name == "mtcnn" and not fast else {}

@@ -15,13 +15,13 @@ from typing import Any
 
 import torch
 
-from genfer.config import make_config
+from genfer.apps.evaluation import evaluate_checkpoint
+from genfer.apps.inference import transfer_grid
+from genfer.core.config import make_config
+from genfer.core.imaging import save_grid
 from genfer.data.labels import BASIC7
 from genfer.engine.checkpoint import load_method
 from genfer.engine.loop import train
-from genfer.evaluation import evaluate_checkpoint
-from genfer.imaging import save_grid
-from genfer.inference import transfer_grid
 
 
 def demo_inputs(cfg, n_faces: int = 5) -> tuple[torch.Tensor, torch.Tensor]:

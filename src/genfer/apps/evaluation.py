@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
+from genfer.apps.inference import predict_expressions
 from genfer.data.labels import BASIC7
 from genfer.data.loaders import load_source
 from genfer.engine.checkpoint import load_method, resolve_checkpoint
-from genfer.inference import predict_expressions
 from genfer.metrics.recognition import confusion_matrix, plot_confusion, report_from_confusion
 
 
