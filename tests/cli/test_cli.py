@@ -155,3 +155,64 @@ def test_corrupt_image_in_a_dataset_directory_is_named(tiny_run, tmp_path, capsy
     rc = main(["eval", "--checkpoint", str(tiny_run), "--data", f"rafdb:{root}", "--out", str(tmp_path / "e")])
     assert rc == 1
     assert "test_0002_aligned.jpg" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def au_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    rc, text = _run(["train", "au_cyclegan", *TINY, "--out", str(out), "--name", "au", "train.max_steps=1"])
+    assert rc == 0 and "run directory" in text
+    return out / "au"
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    return err.strip()
+
+
+def test_eval_recognize_and_transfer_on_an_editor_name_what_it_can_do(au_run, face_files, tmp_path, capsys):
+    can = "it can: edit, estimate_aus, reconstruct"
+    assert main(["eval", "--checkpoint", str(au_run), "--out", str(tmp_path / "ev")]) == 1
+    err = _one_line_error(capsys)
+    assert f"{au_run} is an au_cyclegan checkpoint; {can}; it cannot classify (genfer eval needs a classifier)" in err
+    assert not (tmp_path / "ev").exists()
+    assert main(["recognize", "--checkpoint", str(au_run), face_files[0]]) == 1
+    assert f"{can}; it cannot classify (genfer recognize" in _one_line_error(capsys)
+    assert main(["transfer", "--checkpoint", str(au_run), "--face", face_files[0], "--expression", face_files[1],
+                 "-o", str(tmp_path / "t.png")]) == 1
+    assert f"{can}; it cannot transfer (genfer transfer" in _one_line_error(capsys)
+
+
+def test_edit_on_a_recogniser_names_what_it_can_do(tiny_run, face_files, tmp_path, capsys):
+    out = tmp_path / "e.png"
+    assert main(["edit", "--checkpoint", str(tiny_run), face_files[0], "--aus", "AU12=3", "-o", str(out)]) == 1
+    err = _one_line_error(capsys)
+    assert err.startswith("genfer edit: error: ")
+    assert (f"{tiny_run} is a tdgan checkpoint; it can: classify, transfer, reconstruct; "
+            "it cannot edit (genfer edit needs an AU editor)") in err
+    assert not out.exists()
+
+
+def test_ls_lists_each_method_with_its_capabilities():
+    rc, out = _run(["ls", "methods"])
+    assert rc == 0
+    assert "  tdgan: classify, transfer, reconstruct" in out.splitlines()
+    assert "  au_cyclegan: edit, estimate_aus, reconstruct" in out.splitlines()
+
+
+def test_eval_and_recognize_use_the_methods_own_classes(tmp_path, face_files):
+    # an 8-class TDGAN (contempt as well): no 7-class list anywhere between the method and the output
+    rc, _ = _run(["train", "tdgan", *TINY, "--out", str(tmp_path), "--name", "k8", "train.max_steps=1",
+                  "model.num_classes=8"])
+    assert rc == 0
+    run = tmp_path / "k8"
+    rc, _ = _run(["eval", "--checkpoint", str(run), "--out", str(tmp_path / "ev")])
+    assert rc == 0
+    cm = json.loads((tmp_path / "ev" / "confusion.json").read_text())
+    assert cm["class_names"][-1] == "contempt" and torch.tensor(cm["confusion"]).shape == (8, 8)
+    rc, out = _run(["recognize", "--checkpoint", str(run), face_files[0], "--json"])
+    row = json.loads(out)[0]
+    assert rc == 0 and "contempt" in row
+    assert sum(row[c] for c in ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger",
+                                "contempt")) == pytest.approx(1, abs=1e-4)

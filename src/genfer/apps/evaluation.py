@@ -9,10 +9,10 @@ from typing import Any
 import torch
 
 from genfer.apps.inference import predict_expressions
-from genfer.data.labels import BASIC7
 from genfer.data.loaders import load_source
 from genfer.engine.checkpoint import load_method, resolve_checkpoint
 from genfer.metrics.recognition import confusion_matrix, plot_confusion, report_from_confusion
+from genfer.models.capabilities import require
 
 
 def evaluate_checkpoint(
@@ -24,6 +24,8 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Accuracy, per-class recall and the confusion matrix of a recogniser checkpoint.
 
+    The classes are the method's own (``Classifier.classes``); test labels index them.
+
     Args:
         checkpoint: run or checkpoint directory.
         data: ``synthface`` or ``READER:PATH``; default: the run's own expression data.
@@ -34,22 +36,27 @@ def evaluate_checkpoint(
 
     Returns:
         The report (also written as ``metrics.json``), with the checkpoint, data and split.
+
+    Raises:
+        genfer.models.capabilities.CapabilityError: the checkpoint's method is not a ``Classifier``.
     """
     ckpt = resolve_checkpoint(checkpoint)
     method, cfg = load_method(ckpt, device)
+    require(method, "classify", "genfer eval", source=checkpoint)
+    classes = tuple(method.classes)
     spec = data or cfg.data.expressions
     test = load_source(spec, split, cfg.model.image_size, cfg.model.channels, cfg, "expressions")
     probs = predict_expressions(method, test.images)
-    cm = confusion_matrix(probs.argmax(1), test.expressions, len(BASIC7))
-    report = report_from_confusion(cm, BASIC7)
+    cm = confusion_matrix(probs.argmax(1), test.expressions, len(classes))
+    report = report_from_confusion(cm, classes)
     report = {"checkpoint": str(ckpt), "data": spec, "split": split, **report}
     out = Path(out_dir) if out_dir else ckpt / "eval"
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(report, indent=2))
     (out / "confusion.json").write_text(
-        json.dumps({"class_names": list(BASIC7), "confusion": report["confusion"],
+        json.dumps({"class_names": list(classes), "confusion": report["confusion"],
                     "confusion_normalised": report["confusion_normalised"]}, indent=2)
     )
-    plot_confusion(torch.tensor(report["confusion_normalised"]), BASIC7, out / "confusion.png")
+    plot_confusion(torch.tensor(report["confusion_normalised"]), classes, out / "confusion.png")
     report["out_dir"] = str(out)
     return report

@@ -1,8 +1,11 @@
-"""Inference on image files with a trained method: recognise expressions, transfer them.
+"""Inference on image files with a trained method: recognise expressions, transfer them, reconstruct.
 
 Images are treated as face crops (already detected and aligned, as the training data was): each
 is converted to the checkpoint's channels and resized to its resolution. Face detection and
 alignment of raw photos is the job of ``genfer prepare`` / the detectors.
+
+Each helper needs one capability (``genfer.models.capabilities``) and checks it first, so a method
+without it gives a one-line :class:`~genfer.models.capabilities.CapabilityError` naming what it can do.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import torch
 from torch import Tensor
 
 from genfer.data.loaders import resize_uint8, to_channels
+from genfer.models.capabilities import require
 
 
 def load_images(paths: Sequence[str | Path], size: int, channels: int) -> Tensor:
@@ -33,23 +37,37 @@ def load_images(paths: Sequence[str | Path], size: int, channels: int) -> Tensor
 
 @torch.inference_mode()
 def predict_expressions(method, images: Tensor, batch_size: int = 64) -> Tensor:
-    """Class probabilities ``[N, 7]`` (canonical order) for uint8 images ``[N, C, H, W]``."""
+    """Class probabilities float ``[N, K]`` for uint8 images ``[N, C, H, W]`` from a ``Classifier``.
+
+    Column k is ``method.classes[k]``.
+    """
+    require(method, "classify", "expression recognition")
     probs = []
     for i in range(0, images.shape[0], batch_size):
         x = method.to_input(images[i : i + batch_size].to(method.device))
         probs.append(method.classify(x).float().softmax(-1).cpu())
-    return torch.cat(probs) if probs else torch.empty(0, 7)
+    return torch.cat(probs) if probs else torch.empty(0, len(method.classes))
 
 
 @torch.inference_mode()
 def transfer_images(method, faces: Tensor, expressions: Tensor, batch_size: int = 64) -> Tensor:
-    """``G(face_i, expression_i)`` for uint8 inputs ``[N, C, H, W]``; float output in [0, 1]."""
+    """``G(face_i, expression_i)`` from a ``Transferer`` for uint8 inputs ``[N, C, H, W]``; float output in [0, 1]."""
+    require(method, "transfer", "expression transfer")
     out = []
     for i in range(0, faces.shape[0], batch_size):
         x_f = method.to_input(faces[i : i + batch_size].to(method.device))
         x_e = method.to_input(expressions[i : i + batch_size].to(method.device))
         out.append(method.transfer(x_f, x_e).float().cpu())
     return torch.cat(out)
+
+
+@torch.inference_mode()
+def reconstruct_images(method, images: Tensor, batch_size: int = 64) -> Tensor:
+    """A ``Reconstructor``'s re-rendering of uint8 images ``[N, C, H, W]``; float ``[N, C, H, W]`` in [0, 1]."""
+    require(method, "reconstruct", "reconstruction")
+    out = [method.reconstruct(images[i : i + batch_size].to(method.device)).float().cpu()
+           for i in range(0, images.shape[0], batch_size)]
+    return torch.cat(out) if out else torch.empty(0, *images.shape[1:])
 
 
 def transfer_grid(method, faces: Tensor, expressions: Tensor) -> tuple[Tensor, int]:

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from genfer.data.io import IMAGE_EXTENSIONS, ImageError, read_image
-from genfer.data.labels import BASIC7, EXPRESSIONS
+from genfer.data.labels import EXPRESSIONS
 from genfer.data.loaders import resize_uint8, to_channels
 from genfer.data.preprocess.align import PRESETS, CropPreset, crop_matrices, warp
 from genfer.data.preprocess.detections import FaceDetections
@@ -50,31 +50,31 @@ class RunRecognizer:
 
     The crop rule is the method's preset in :data:`~genfer.data.preprocess.align.PRESETS` (a
     five-point ``arcface-wide`` alignment for methods without one) at the run's image size and
-    channels; classes are :data:`~genfer.data.labels.BASIC7`.
+    channels; classes are the method's own (``Classifier.classes``).
 
     Args:
         run: a run directory or checkpoint directory.
         device: torch device.
 
     Raises:
-        ValueError: the run's method has no expression classifier.
+        genfer.models.capabilities.CapabilityError: the run's method is not a ``Classifier``.
     """
 
     def __init__(self, run: str | os.PathLike, device: str = "cpu") -> None:
         from genfer.engine.checkpoint import load_method
+        from genfer.models.capabilities import require
 
         self.method, self.cfg = load_method(run, device)
-        if not callable(getattr(self.method, "classify", None)):
-            raise ValueError(f"{run}: method {self.cfg.method!r} has no expression classifier")
+        require(self.method, "classify", "genfer recognize", source=run)
         self.name = str(run)
-        self.classes: tuple[str, ...] = BASIC7
+        self.classes: tuple[str, ...] = tuple(self.method.classes)
         size, channels = int(self.cfg.model.image_size), int(self.cfg.model.channels)
         base = PRESETS.get(self.cfg.method) or CropPreset(self.cfg.method, "five-point", size, channels,
                                                           template="arcface-wide")
         self.crop: CropPreset = replace(base, size=size, channels=channels)
 
     def __call__(self, faces: Tensor) -> Tensor:
-        """uint8 ``[N, C, size, size]`` -> float ``[N, 7]`` probabilities (BASIC7 order)."""
+        """uint8 ``[N, C, size, size]`` -> float ``[N, len(classes)]`` probabilities."""
         from genfer.apps.inference import predict_expressions
 
         return predict_expressions(self.method, faces)

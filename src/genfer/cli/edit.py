@@ -9,7 +9,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     from genfer.cli.common import add_checkpoint, add_device
 
     p = sub.add_parser(
-        "edit", help="edit faces to Action Unit intensities or an emotion (au_cyclegan checkpoints)",
+        "edit", help="edit faces to Action Unit intensities or an emotion (methods that can edit: see genfer ls)",
         description="Edit face crops with an AU-conditioned generator. The target is --aus (intensities "
         "0..5 of named AUs; the others keep the face's own, as estimated by the critic, unless --base "
         "neutral), or --emotion (a FACS prototype, optionally scaled with --intensity), or both (--aus "
@@ -42,14 +42,16 @@ def run(args: argparse.Namespace) -> int:
     from genfer.core.imaging import save_grid, save_image
     from genfer.engine.checkpoint import load_method
     from genfer.models.au_cyclegan.editing import edit_request, parse_aus
+    from genfer.models.capabilities import require
 
     if not args.au_grid and args.aus is None and args.emotion is None:
         raise ValueError("give --aus, --emotion or --au-grid")
     if args.strip == 1 or args.strip < 0:
         raise ValueError("--strip needs at least 2 images")
     method, cfg = load_method(args.checkpoint, resolve_device(args.device))
-    if not hasattr(method, "edit"):
-        raise ValueError(f"{cfg.method} checkpoints cannot edit Action Units (train au_cyclegan)")
+    require(method, "edit", "genfer edit", source=args.checkpoint)
+    # every request starts from the faces' own AUs (kept AUs, strip start, grid base)
+    require(method, "estimate_aus", "genfer edit", source=args.checkpoint)
     images = load_images(args.images, cfg.model.image_size, cfg.model.channels)
     aus = parse_aus(args.aus) if args.aus else None
     out, ncol = edit_request(method, images, aus, args.emotion, args.intensity, args.base, args.strip, args.au_grid)

@@ -8,8 +8,10 @@ KINDS = ("methods", "presets", "datasets", "metrics")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ls", help="list registered methods, presets, datasets and metrics",
-                       description="List what this genfer installation provides.")
+    p = sub.add_parser("ls", help="list registered methods (with what they can do), presets, datasets and metrics",
+                       description="List what this genfer installation provides. Each method is shown with "
+                       "its capabilities: classify (genfer eval, recognize), transfer (genfer transfer), edit "
+                       "and estimate_aus (genfer edit), swap, reconstruct, invert.")
     p.add_argument("what", nargs="?", choices=KINDS, help="only this kind (default: all)")
     p.set_defaults(func=run)
 
@@ -20,10 +22,11 @@ def run(args: argparse.Namespace) -> int:
     from genfer.core.registry import DATASETS, METHODS, METRICS
     from genfer.data import datasets  # noqa: F401  (registers the readers)
     from genfer.models import load_all
+    from genfer.models.capabilities import capabilities
 
     load_all()
     show = {
-        "methods": METHODS.names(),
+        "methods": [f"{m}: {', '.join(capabilities(METHODS.get(m))) or '-'}" for m in METHODS.names()],
         "presets": [f"{m}: {', '.join(presets(m)) or '-'}" for m in METHODS.names()],
         "datasets": DATASETS.names(),
         "metrics": METRICS.names(),

@@ -30,10 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from genfer.cli.common import resolve_device
     from genfer.core.imaging import save_grid
     from genfer.engine.checkpoint import load_method
+    from genfer.models.capabilities import require
 
     method, cfg = load_method(args.checkpoint, resolve_device(args.device))
-    if not hasattr(method, "transfer"):
-        raise ValueError(f"{cfg.method} checkpoints cannot transfer expressions")
+    require(method, "transfer", "genfer transfer", source=args.checkpoint)
     faces = load_images(args.face, cfg.model.image_size, cfg.model.channels)
     exprs = load_images(args.expression, cfg.model.image_size, cfg.model.channels)
     if len(args.face) == 1 and len(args.expression) == 1 and not args.grid:

@@ -298,6 +298,10 @@ class AUCycleGAN(Method):
         """
         return self.edit_condition(x, self.condition(aus.float().reshape(-1, self.cfg.num_aus)))
 
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """G(x, a) with ``a`` the critic's estimate of x's own AUs: [B, C, H, W] -> float [B, C, H, W] in [0, 1]."""
+        return self.edit(x, self.estimate_aus(x))
+
     def estimate_aus(self, x: Tensor) -> Tensor:
         """The critic's AU estimate of images, as intensities [B, 17] (0..5).
 

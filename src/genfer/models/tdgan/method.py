@@ -60,6 +60,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genfer.core.registry import METHODS
+from genfer.data.labels import BASIC7, EXPRESSIONS
 from genfer.models.base import LossOut, Method, frozen
 from genfer.models.tdgan.config import TDGANConfig
 from genfer.models.tdgan.networks import ClassifierHead, Decoder, Discriminator, Encoder
@@ -83,10 +84,15 @@ class TDGAN(Method):
     Config = TDGANConfig
     data_kind = "pairs"
     best_metric = "acc_M_ER"
+    classes: tuple[str, ...] = BASIC7
+    """Name of each column of ``classify``'s logits: canonical expressions 0..num_classes-1."""
 
     def __init__(self, cfg: TDGANConfig | None = None) -> None:
         cfg = cfg if cfg is not None else TDGANConfig()
         super().__init__(cfg)
+        self.classes = EXPRESSIONS[: cfg.num_classes] + tuple(
+            f"class_{i}" for i in range(len(EXPRESSIONS), cfg.num_classes)
+        )
         feat = cfg.enc_widths[3]
         flat = feat * cfg.feature_size**2
 
@@ -303,7 +309,7 @@ class TDGAN(Method):
     def classify(self, x: Tensor) -> Tensor:
         """M_ER logits (E_e + FC head, eval mode): images [B, C, H, W] -> [B, num_classes].
 
-        Classes are genfer's canonical expressions (``genfer.data.labels.BASIC7``).
+        Column k is ``self.classes[k]``, genfer's canonical expression k.
         """
         with self._inference():
             return self.fc_ER(self.enc_ER(self.to_input(x))).float()
@@ -330,6 +336,10 @@ class TDGAN(Method):
             if noise is None:
                 noise = self.noise(f_er.shape[0], f_er.device)
             return self.dec(f_er, f_fr, noise).contiguous()  # plain NCHW for callers
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """G(x, x): each face wearing its own expression, [B, C, H, W] -> float [B, C, H, W] in [0, 1]."""
+        return self.transfer(x, x)
 
     def evaluate(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, Any]:
         """Top-1 accuracy of M_ER and of D_ER on ``{"image", "expression"}`` batches.
