@@ -8,8 +8,9 @@ import torch
 import genfer.data.datasets  # noqa: F401  (registers the readers)
 from genfer.core.registry import DATASETS
 from genfer.data.aus import AU_NAMES
-from genfer.data.base import DatasetIndexError, FaceDataset, open_dataset, subject_folds
+from genfer.data.base import DatasetIndexError, FaceDataset, subject_folds
 from genfer.data.labels import EXPRESSIONS, UNKNOWN
+from genfer.data.specs import open_dataset
 
 E = {name: i for i, name in enumerate(EXPRESSIONS)}
 
