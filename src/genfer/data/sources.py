@@ -8,8 +8,9 @@ keeps every image. So unlabelled images load, and AUs travel with the images whe
 them (``FaceDataset.has_aus``).
 
 Readers without a test split (EmotioNet, a plain folder, a CSV list without a split column, a
-store of such a source) hold out every ``HOLD_OUT_EVERY``-th kept item, in the reader's order, as
-``test``; their ``train`` is the rest. (Not subject-independent: such sources have no subjects.)
+store of such a source) hold out every ``HOLD_OUT_EVERY``-th kept item, in the reader's order and
+starting with the first, as ``test``; their ``train`` is the rest. (Not subject-independent: such
+sources have no subjects.)
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def load_source(
     labels = dataset_labels(ds, f"{spec} ({split})")
     idx = torch.nonzero(keep(labels)).flatten()
     if hold_out is not None:
-        test = torch.arange(len(idx)) % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1
+        test = torch.arange(len(idx)) % HOLD_OUT_EVERY == 0
         idx = idx[test if hold_out == "test" else ~test]
     if len(idx) == 0:
         raise ValueError(f"{spec} ({split}): no usable images ({len(ds)} indexed, none kept)")
