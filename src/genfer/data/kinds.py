@@ -5,24 +5,24 @@ run's ``data`` config, which items it keeps (:mod:`genfer.data.sources` filters,
 decoding) and how a batch is cut from the decoded sets. Batches are uint8 images and long/float
 labels on the CPU; ``B`` is the rank's batch size.
 
-=============  =====================================================================================
-``pairs``      TDGAN: ``x_f`` face [B,C,H,W], ``id_f`` its identity [B] (``data.faces``, first
-               ``data.max_identities`` identities); ``x_e`` expression image, ``y_e`` its label 0..6
-               (``data.expressions``). The face set is indexed modulo its length, as the released
-               TDGAN pairs them.
-``expressions``  ``image``, ``expression`` 0..6, ``identity`` (-1 if none), ``aus`` float [B,17]
-               when the source has Action Units.
-``aus``        ``image``, ``aus`` float [B,17], ``expression`` (-1 where unlabelled: kept),
-               ``identity`` (-1 if none). The source must have AUs.
-``swap_pairs`` JESRL: ``x_a, y_a, id_a`` and ``x_b, y_b, id_b``, two labelled faces of different
-               identities (plus ``aus_a``/``aus_b`` when the source has AUs). ``a`` runs through the
-               epoch order; its partner ``b`` is drawn uniformly among the other identities' items,
-               from the step's seeded draws.
-``unlabelled`` ``image`` only: every image of the source (FFHQ, CelebA-HQ, a plain folder).
-=============  =====================================================================================
+- ``pairs`` (TDGAN): ``x_f`` face [B,C,H,W] and ``id_f`` its identity [B] (``data.faces``, its
+  first ``data.max_identities`` identities); ``x_e`` expression image and ``y_e`` its label 0..6
+  (``data.expressions``). The face set is indexed modulo its length, as the released TDGAN pairs
+  them.
+- ``expressions``: ``image``, ``expression`` 0..6, ``identity`` (-1 if none), and ``aus`` float
+  [B,17] when the source has Action Units.
+- ``aus``: ``image``, ``aus`` float [B,17], ``expression`` (-1 where unlabelled: such items are
+  kept), ``identity`` (-1 if none). The source must have AUs.
+- ``swap_pairs`` (JESRL): ``x_a, y_a, id_a`` and ``x_b, y_b, id_b``, two labelled faces of
+  different identities (plus ``aus_a``/``aus_b`` when the source has AUs). ``a`` runs through the
+  epoch order; its partner ``b`` is drawn uniformly among the other identities' items from the
+  step's seeded draws, so pairs are a function of (seed, step) too.
+- ``unlabelled``: ``image`` only, every image of the source (FFHQ, CelebA-HQ, a plain folder).
 
 Each kind's held-out set (``build_data``'s second value) is the source's test split with the same
-filter, evaluated through ``genfer.data.batches.eval_batches``.
+filter, evaluated through ``genfer.data.batches.eval_batches``. A new kind subclasses
+:class:`DataKind` (``keep``, ``keys``, ``batch``; ``load``/``length`` when it needs other sets)
+and registers with ``@DATA_KINDS.register("name")``.
 """
 
 from __future__ import annotations
