@@ -635,3 +635,32 @@ def test_every_reader_reads_its_generated_fixture(tmp_path, name, build, make_ra
             assert s["aus"].dtype == torch.float32 and s["aus"].shape == (17,) and bool(torch.isfinite(s["aus"]).all())
         else:
             assert "aus" not in s
+
+
+def test_folder_unlabelled_images(tmp_path, image_writer):
+    for rel in ("b.jpg", "a.jpg", "openface/a.csv.jpg"):  # a non-class sub-folder is ignored
+        image_writer(tmp_path / "flat" / rel)
+    flat = _open("folder", tmp_path / "flat")
+    assert [it.path.name for it in flat.items] == ["a.jpg", "b.jpg"] and not flat.labelled
+    assert flat.expressions.tolist() == [UNKNOWN, UNKNOWN] and flat[0]["identity"] == -1
+    for rel in ("00000/1.png", "00001/2.png"):
+        image_writer(tmp_path / "nested" / rel)
+    with pytest.raises(DatasetIndexError, match="not a class folder"):
+        _open("folder", tmp_path / "nested")
+    assert [it.path.name for it in _open("folder", tmp_path / "nested", labels="none").items] == ["1.png", "2.png"]
+    image_writer(tmp_path / "mixed" / "loose.jpg")
+    image_writer(tmp_path / "mixed" / "happy" / "h.jpg")  # a class folder: a labelled tree
+    assert _open("folder", tmp_path / "mixed").expressions.tolist() == [E["happiness"]]
+
+
+def test_folder_openface_csv_problems(tmp_path, build):
+    build.openface_folder(tmp_path, per_image=True)
+    (tmp_path / "openface" / "b.csv").unlink()
+    with pytest.raises(DatasetIndexError, match=r"b\.csv: no OpenFace CSV for b\.png"):
+        _open("folder", tmp_path, aus="openface")
+    ds = _open("folder", tmp_path, aus="openface", on_error="skip")
+    assert [it.path.name for it in ds.items] == ["a.png", "d.png"] and len(ds.problems) == 1
+    build.openface_folder(tmp_path / "one")
+    (tmp_path / "one" / "e.png").write_bytes((tmp_path / "one" / "a.png").read_bytes())
+    with pytest.raises(DatasetIndexError, match="4 rows for 5 images"):
+        _open("folder", tmp_path / "one", aus="openface.csv")
