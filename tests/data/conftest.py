@@ -307,3 +307,37 @@ def build():
 
     builders = {k.removeprefix("build_"): v for k, v in globals().items() if k.startswith("build_")}
     return SimpleNamespace(**builders)
+
+
+def build_store(root: Path) -> np.ndarray:
+    """A prepared store of 3 faces with AUs (2 train, 1 test); returns their AUs [3, 17]."""
+    import torch
+
+    from genfer.data.store import StoreWriter
+
+    aus = np.random.default_rng(3).uniform(0, 5, (3, 17)).astype(np.float32)
+    labels = {"labelled": False, "has_aus": True, "subject_protocol": False, "extra_keys": []}
+    with StoreWriter(root, (8, 8), 3, {"size": 8}, {"labels": labels}, shard_size=2) as w:
+        for k, split in enumerate(("train", "train", "test")):
+            rec = {"split": split, "path": f"{k}.jpg", "expression": -1, "identity": -1, "aus": aus[k].tolist()}
+            w.add(str(k), torch.full((1, 3, 8, 8), k, dtype=torch.uint8), [rec])
+    return aus
+
+
+def build_openface_folder(root: Path, per_image: bool = False) -> np.ndarray:
+    """A flat folder of 4 unlabelled images and their OpenFace AUs: one FeatureExtraction CSV
+    ``openface.csv`` (frames in file-name order, frame 3 failed) or, with ``per_image``, a folder
+    ``openface/<stem>.csv`` (image c's CSV has no successful face). Returns the AUs written [4, 17]."""
+    from genfer.data.aus import write_openface_csv
+
+    aus = np.random.default_rng(7).uniform(0, 5, (4, 17))
+    names = ["a.png", "b.png", "c.png", "d.png"]
+    for k, n in enumerate(names):
+        write_image(root / n, seed=k)
+    if per_image:
+        for k, n in enumerate(names):
+            two = np.stack([aus[k], aus[k] + 0.5])  # the second face is less confident
+            write_openface_csv(root / "openface" / f"{n[0]}.csv", two, confidence=[0.9, 0.4], success=[k != 2] * 2)
+    else:
+        write_openface_csv(root / "openface.csv", aus, success=[1, 1, 0, 1])
+    return aus

@@ -385,8 +385,8 @@ def test_prepare_interrupted_run_resumes_where_it_stopped(tmp_path):
 
 
 def test_prepare_dataset_labels_and_store_reader(tmp_path, make_rafdb):
-    from genfer.data.base import open_dataset
     from genfer.data.preprocess.pipeline import PrepareSettings, prepare
+    from genfer.data.specs import open_dataset
 
     make_rafdb(tmp_path / "raf")
     summary = prepare(f"{tmp_path / 'raf'}?images=original", tmp_path / "st", "rafdb",

@@ -8,8 +8,9 @@ import torch
 import genfer.data.datasets  # noqa: F401  (registers the readers)
 from genfer.core.registry import DATASETS
 from genfer.data.aus import AU_NAMES
-from genfer.data.base import DatasetIndexError, FaceDataset, open_dataset, subject_folds
+from genfer.data.base import DatasetIndexError, FaceDataset, subject_folds
 from genfer.data.labels import EXPRESSIONS, UNKNOWN
+from genfer.data.specs import open_dataset
 
 E = {name: i for i, name in enumerate(EXPRESSIONS)}
 
@@ -587,3 +588,79 @@ def test_open_dataset_typed_options(tmp_path, build):
     assert ds.frames == "peak" and ds.neutral is False and len(ds) in (1, 2)
     with pytest.raises(ValueError, match="not key=value"):
         open_dataset(f"ckplus:{tmp_path}?folds")
+
+
+# --- every registered reader against a generated fixture ---------------------------------------------
+READER_FIXTURES = {
+    "affectnet": lambda root, fx: fx.build.affectnet_csv(root),
+    "casia": lambda root, fx: fx.make_casia(root, {"0000001": ["001.jpg", "002.jpg"], "0000002": ["001.jpg"]}),
+    "celebahq": lambda root, fx: fx.build.celebahq_mask(root),
+    "ckplus": lambda root, fx: fx.build.ckplus(root),
+    "emotionet": lambda root, fx: fx.build.emotionet(root),
+    "fer2013": lambda root, fx: fx.build.fer2013(root),
+    "ferplus": lambda root, fx: fx.build.ferplus(root),
+    "ffhq": lambda root, fx: fx.build.ffhq(root),
+    "folder": lambda root, fx: fx.build.openface_folder(root),
+    "ganimation": lambda root, fx: fx.build.ganimation(root),
+    "kdef": lambda root, fx: fx.build.kdef(root),
+    "multipie": lambda root, fx: fx.build.multipie_jesrl(root),
+    "oulu": lambda root, fx: fx.build.oulu(root),
+    "rafdb": lambda root, fx: fx.make_rafdb(root),
+    "sfew": lambda root, fx: fx.build.sfew(root),
+    "store": lambda root, fx: fx.build.store(root),
+}
+READER_OPTIONS = {"folder": {"aus": "openface.csv"}, "ganimation": {"on_error": "skip"}}
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_every_reader_reads_its_generated_fixture(tmp_path, name, build, make_rafdb, make_casia):
+    """A reader registered without a fixture here fails: every reader is read from a generated tree."""
+    from types import SimpleNamespace
+
+    assert name in READER_FIXTURES, f"reader {name!r} has no generated fixture in READER_FIXTURES"
+    root = tmp_path / name  # builders create it (some insist on a new folder)
+    made = READER_FIXTURES[name](root, SimpleNamespace(build=build, make_rafdb=make_rafdb, make_casia=make_casia))
+    if isinstance(made, type(root)):
+        root = made  # builders that return the dataset root (rafdb's basic/)
+    reader = DATASETS.get(name)
+    split = "all" if "all" in reader.splits else "train"
+    ds = reader(root, split=split, channels=1, size=12, **READER_OPTIONS.get(name, {}))
+    assert len(ds) > 0 and ds.expressions.shape == ds.identities.shape == (len(ds),)
+    assert bool(((ds.expressions >= -1) & (ds.expressions <= 7)).all())
+    for i in (0, len(ds) - 1):
+        s = ds[i]
+        assert s["image"].dtype == torch.uint8 and s["image"].shape == (1, 12, 12)
+        assert s["expression"] == int(ds.expressions[i]) and s["identity"] == int(ds.identities[i])
+        if ds.has_aus:
+            assert s["aus"].dtype == torch.float32 and s["aus"].shape == (17,) and bool(torch.isfinite(s["aus"]).all())
+        else:
+            assert "aus" not in s
+
+
+def test_folder_unlabelled_images(tmp_path, image_writer):
+    for rel in ("b.jpg", "a.jpg", "openface/a.csv.jpg"):  # a non-class sub-folder is ignored
+        image_writer(tmp_path / "flat" / rel)
+    flat = _open("folder", tmp_path / "flat")
+    assert [it.path.name for it in flat.items] == ["a.jpg", "b.jpg"] and not flat.labelled
+    assert flat.expressions.tolist() == [UNKNOWN, UNKNOWN] and flat[0]["identity"] == -1
+    for rel in ("00000/1.png", "00001/2.png"):
+        image_writer(tmp_path / "nested" / rel)
+    with pytest.raises(DatasetIndexError, match="not a class folder"):
+        _open("folder", tmp_path / "nested")
+    assert [it.path.name for it in _open("folder", tmp_path / "nested", labels="none").items] == ["1.png", "2.png"]
+    image_writer(tmp_path / "mixed" / "loose.jpg")
+    image_writer(tmp_path / "mixed" / "happy" / "h.jpg")  # a class folder: a labelled tree
+    assert _open("folder", tmp_path / "mixed").expressions.tolist() == [E["happiness"]]
+
+
+def test_folder_openface_csv_problems(tmp_path, build):
+    build.openface_folder(tmp_path, per_image=True)
+    (tmp_path / "openface" / "b.csv").unlink()
+    with pytest.raises(DatasetIndexError, match=r"b\.csv: no OpenFace CSV for b\.png"):
+        _open("folder", tmp_path, aus="openface")
+    ds = _open("folder", tmp_path, aus="openface", on_error="skip")
+    assert [it.path.name for it in ds.items] == ["a.png", "d.png"] and len(ds.problems) == 1
+    build.openface_folder(tmp_path / "one")
+    (tmp_path / "one" / "e.png").write_bytes((tmp_path / "one" / "a.png").read_bytes())
+    with pytest.raises(DatasetIndexError, match="4 rows for 5 images"):
+        _open("folder", tmp_path / "one", aus="openface.csv")

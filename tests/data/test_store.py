@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from genfer.data.base import open_dataset
+from genfer.data.specs import open_dataset
 from genfer.data.store import StoreDataset, StoreError, StoreWriter, read_info, read_manifest
 
 SETTINGS = {"align": "five-point", "size": 8}

@@ -221,7 +221,7 @@ def test_export_writes_three_layouts_that_parse_back(tmp_path):
 
 
 def test_export_reads_back_with_genfer_readers(tmp_path):
-    from genfer.data.base import open_dataset
+    from genfer.data.specs import open_dataset
     from genfer.data.synthface.export import export_synthface
 
     export_synthface(tmp_path, 2, 7, test_identities=1, size=32)

@@ -302,31 +302,6 @@ def index_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
-def open_dataset(spec: str, split: str = "train", channels: int = 3, **kwargs: Any) -> FaceDataset:
-    """Build a registered reader from ``"NAME:PATH"`` (e.g. ``"rafdb:/data/RAF-DB/basic"``).
-
-    Reader options can follow the path as ``?key=value&key=value`` (values parsed as YAML, e.g.
-    ``ckplus:/data/CK+?fold=3&frames=peak``); explicit ``kwargs`` win over them.
-    """
-    import yaml
-
-    from genfer.core.registry import DATASETS
-    from genfer.data import datasets  # noqa: F401  (registers the readers)
-
-    name, sep, rest = spec.partition(":")
-    if not sep or not rest:
-        raise ValueError(f"dataset spec {spec!r} is not NAME:PATH; readers: {', '.join(DATASETS.names())}")
-    path, _, query = rest.partition("?")
-    opts: dict[str, Any] = {}
-    for part in filter(None, query.split("&")):
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise ValueError(f"dataset spec {spec!r}: option {part!r} is not key=value")
-        opts[key.strip()] = yaml.safe_load(value)
-    opts.update(kwargs)
-    return DATASETS.get(name.strip().lower())(path, split=split, channels=channels, **opts)
-
-
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

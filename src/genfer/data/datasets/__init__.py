@@ -1,7 +1,7 @@
 """Dataset readers, one small module per format; importing this package registers them all.
 
 Each reader is registered in ``genfer.core.registry.DATASETS`` under its short name and built as
-``DATASETS.get(name)(root, split=..., channels=...)`` or ``genfer.data.base.open_dataset``.
+``DATASETS.get(name)(root, split=..., channels=...)`` or ``genfer.data.specs.open_dataset``.
 Layouts, label maps and splits: each module's docstring and ``docs/datasets/<name>.md``.
 """
 

@@ -5,6 +5,12 @@ Folder mode (``root`` is a folder)::
     root/train/<class>/*.jpg   root/val/<class>/...   root/test/<class>/...
     or root/<class>/*.jpg        (no split folders: this is the ``train`` split and ``all``)
 
+A folder holding images and no class folders (``root/*.jpg``, or ``root/train/*.jpg``; other
+sub-folders, such as OpenFace output, are ignored) is an unlabelled set: its images have
+expression ``UNKNOWN`` and load without ``unknown="keep"``;
+``labels="none"`` treats every image below the split folder (recursively) so, whatever the
+sub-folders are called.
+
 Split folders are matched case-insensitively (``train``/``training``, ``val``/``valid``/
 ``validation``, ``test``/``testing``); ``all`` is every split folder. Class folder names map to
 the canonical taxonomy by name (``happy``, ``Happiness``, ``angry``, ``contempt`` ...; see
@@ -18,6 +24,17 @@ CSV mode (``root`` is a ``.csv``/``.txt`` file, or ``list_file=`` names one insi
 accepted for ``label``). Paths are relative to ``images`` (default: the list's folder). Labels
 are class names, numbers (through ``label_map``, default canonical) or empty (unknown). Without
 a split column every row belongs to ``train``/``all``. A ``subject`` column gives identities.
+
+Action Units (``aus=PATH``, relative to the folder, or absolute): OpenFace 2.x output for the
+images, giving samples ``aus`` (float32 [17], ``AUxx_r`` intensities 0..5, ``AU_NAMES`` order):
+
+- a folder of per-image CSVs ``<image stem>.csv`` (FaceLandmarkImg ``-fdir``); of several faces
+  the most confident successful row counts;
+- one CSV file (FeatureExtraction ``-fdir`` over a flat image folder): row ``frame`` k belongs to
+  the k-th image in sorted file-name order, so it needs one row per image of one folder.
+
+Images OpenFace failed on (``success`` 0) are left out, as in ``emotionet``; an image without a
+CSV or row, or a row without all 17 ``AUxx_r`` columns, is an index problem.
 """
 
 from __future__ import annotations
@@ -25,7 +42,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+
 from genfer.core.registry import DATASETS
+from genfer.data.aus import read_openface_csv
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.datasets._layout import list_images, subdirs
 from genfer.data.labels import EXPRESSIONS, LABEL_MAPS, UNKNOWN, LabelMap, expression_index
@@ -76,9 +96,21 @@ def class_folder_items(ds: FaceDataset, split_dir: Path, label_map: LabelMap | N
     return items
 
 
+def _is_class(name: str, label_map: LabelMap | None) -> bool:
+    try:
+        class_label(name, label_map)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
 @DATASETS.register("folder")
 class ImageFolder(FaceDataset):
-    """Class folders or a ``path,label`` CSV. Extra options: ``label_map``, ``list_file``, ``images``."""
+    """Class folders, an unlabelled image folder or a ``path,label`` CSV.
+
+    Extra options: ``label_map``, ``list_file``, ``images``, ``labels`` (``"auto"`` or ``"none"``),
+    ``aus`` (OpenFace output for the images; see the module docstring).
+    """
 
     name = "folder"
     splits = ("train", "val", "test", "all")
@@ -92,13 +124,26 @@ class ImageFolder(FaceDataset):
         label_map: str | None = None,
         list_file: str | None = None,
         images: str | None = None,
+        labels: str = "auto",
+        aus: str | None = None,
         **kwargs,
     ) -> None:
+        if labels not in ("auto", "none"):
+            raise ValueError(f"folder: labels must be 'auto' or 'none', got {labels!r}")
         self.label_map = resolve_label_map(label_map)
-        self.list_file, self.images = list_file, images
+        self.list_file, self.images, self.labels, self.aus = list_file, images, labels, aus
+        self.has_aus = aus is not None
         super().__init__(root, split, channels, **kwargs)
 
     def _load_items(self) -> list[FaceItem]:
+        items = self._load_labelled_items()
+        if all(it.expression == UNKNOWN for it in items):
+            self.labelled = False  # a set without labels: keep its images under unknown="drop"
+        if self.aus is not None:
+            items = self._attach_aus(items)
+        return items
+
+    def _load_labelled_items(self) -> list[FaceItem]:
         if self.root.is_file() or self.list_file is not None:
             return self._load_csv(self.root if self.root.is_file() else self.root / self.list_file)
         found = {
@@ -113,7 +158,74 @@ class ImageFolder(FaceDataset):
         else:
             have = ", ".join(d.name for d in found.values()) or "none"
             raise FileNotFoundError(f"folder: no {self.split}/ folder in {self.root} (split folders: {have})")
-        return [it for d in dirs for it in class_folder_items(self, d, self.label_map)]
+        if self.labels == "none":
+            return [FaceItem(f, extra={"name": f.name}) for d in dirs for f in list_images(d, recursive=True)]
+        items = []
+        for d in dirs:
+            loose = list_images(d)
+            if loose and not any(_is_class(sub.name, self.label_map) for sub in subdirs(d)):
+                items += [FaceItem(f, extra={"name": f.name}) for f in loose]
+            else:
+                items += class_folder_items(self, d, self.label_map)
+        return items
+
+    def _attach_aus(self, items: list[FaceItem]) -> list[FaceItem]:
+        base = self.root.parent if self.root.is_file() else self.root
+        source = Path(self.aus).expanduser()
+        source = source if source.is_absolute() else base / source
+        if source.is_dir():
+            rows = {it.path: self._aus_of_image(source / f"{it.path.stem}.csv", it.path) for it in items}
+        elif source.is_file():
+            rows = self._aus_by_frame(source, items)
+        else:
+            raise FileNotFoundError(f"folder: OpenFace output {source} not found")
+        kept = []
+        for it in items:
+            aus = rows.get(it.path)
+            if aus is not None:
+                it.aus = aus
+                kept.append(it)
+        return kept
+
+    def _aus_of_image(self, csv_file: Path, image: Path) -> np.ndarray | None:
+        """AUs of the most confident successful face in a per-image CSV (None: failed or missing)."""
+        if not csv_file.is_file():
+            self.report(csv_file, None, f"no OpenFace CSV for {image.name}")
+            return None
+        table = read_openface_csv(csv_file, success_only=True)
+        if len(table) == 0:
+            return None  # OpenFace found no face: left out, not a problem of the index
+        best = int(np.nanargmax(np.nan_to_num(table.confidence, nan=-1.0)))
+        return self._checked(csv_file, best + 1, table.intensity[best])
+
+    def _aus_by_frame(self, csv_file: Path, items: list[FaceItem]) -> dict[Path, np.ndarray | None]:
+        """A FeatureExtraction CSV over a flat folder: frame k is the k-th image by file name."""
+        folders = {it.path.parent for it in items}
+        if len(folders) > 1:
+            raise ValueError(
+                f"{csv_file}: one OpenFace CSV pairs rows with images by order, which needs one flat folder "
+                f"(images are in {len(folders)}); give aus= a folder of per-image CSVs instead"
+            )
+        table = read_openface_csv(csv_file, success_only=False)
+        ordered = sorted(items, key=lambda it: it.path.name)
+        if len(table) != len(ordered):
+            self.report(csv_file, None, f"{len(table)} rows for {len(ordered)} images; expected one row per image")
+            return {}
+        out: dict[Path, np.ndarray | None] = {}
+        for k in range(len(table)):
+            frame = int(table.frame[k])
+            if not 1 <= frame <= len(ordered):
+                self.report(csv_file, k + 2, f"frame {frame} outside 1..{len(ordered)}")
+                continue
+            path = ordered[frame - 1].path
+            out[path] = self._checked(csv_file, k + 2, table.intensity[k]) if table.success[k] else None
+        return out
+
+    def _checked(self, csv_file: Path, line: int, aus: np.ndarray) -> np.ndarray | None:
+        if np.isnan(aus).any():
+            self.report(csv_file, line, "AU intensities (AUxx_r) missing")
+            return None
+        return aus.astype(np.float32)
 
     def _load_csv(self, file: Path) -> list[FaceItem]:
         if not file.is_file():

@@ -25,10 +25,10 @@ from torch import Tensor
 
 from genfer.data.base import FaceDataset, FaceItem
 from genfer.data.io import ImageError
-from genfer.data.loaders import to_channels
 from genfer.data.preprocess.align import ALIGN_MODES, PRESETS, TEMPLATES, crop_matrices, warp
 from genfer.data.preprocess.detections import FaceDetections
 from genfer.data.store import StoreWriter
+from genfer.data.tensors import to_channels
 
 SKIP_REASONS = {
     "unreadable": "the image file cannot be decoded",
@@ -182,7 +182,7 @@ def open_source(dataset: str, src: str | os.PathLike, split: str) -> FaceDataset
     """The reader of ``dataset`` on ``src`` (``SRC?key=value`` reader options allowed), RGB, full size."""
     if dataset == PHOTOS:
         return PhotoFolder(str(src), split=split, channels=3)
-    from genfer.data.base import open_dataset
+    from genfer.data.specs import open_dataset
 
     return open_dataset(f"{dataset}:{src}", split=split, channels=3, size=None, on_error="skip")
 
