@@ -133,3 +133,11 @@ def test_the_walker_sees_function_level_and_relative_imports(tmp_path):
     names = [n for _, n in imported_names(tmp_path / "mod.py", "genfer.metrics.mod")]
     assert names == ["genfer.metrics.sibling", "genfer.engine.loop.Trainer"]
     assert resolve("genfer.engine.loop.Trainer", all_modules()) == "genfer.engine.loop"
+
+
+def test_the_documented_layers_are_the_tested_ones():
+    """docs/architecture.md states the order as ``core  <  data  <  metrics, judges  <  ...``."""
+    doc = (SRC.parent / "docs" / "architecture.md").read_text()
+    line = next(ln for ln in doc.splitlines() if ln.startswith("core  <"))
+    documented = {name.strip(): r for r, group in enumerate(line.split("<")) for name in group.split(",")}
+    assert documented == LAYERS
