@@ -21,8 +21,8 @@ UNFOLD_MAX_PIXELS = 16
 class _ConvTranspose4s2(torch.autograd.Function):
     """ConvTranspose2d(kernel 4, stride 2, padding 1) as one GEMM on channels-last memory + col2im.
 
-    On CPU the library's transposed convolution is slow for small maps with many channels (the
-    generator's first two decoder layers: 3 x 3 x 1041 and 7 x 7 x 1553 inputs); one matrix
+    On CPU the library's transposed convolution is slow for small maps with many channels (the AU
+    cycle GAN generator's first two decoder layers: 3 x 3 x 1041 and 7 x 7 x 1553 inputs); one matrix
     product ``[B*H*W, C_in] @ [C_in, 16 * C_out]`` followed by 16 strided adds computes the same
     function several times faster there. Not twice differentiable (the generator never needs it).
     """
