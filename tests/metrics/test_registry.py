@@ -28,3 +28,27 @@ def test_embedding_protocols_name_their_embedder():
     m = METRICS.get("ed").build(embedder_name="openface2-au17-intensity")
     m.update_embeddings([torch.zeros(17)], [torch.ones(17)])
     assert m.compute()["embedder"] == "openface2-au17-intensity"
+
+
+def test_every_folder_metric_runs_through_its_protocol():
+    """``genfer metrics`` looks protocols up; each non-recognition protocol has a folder runner."""
+    for name in METRICS.names():
+        p = METRICS.get(name)
+        assert (p.folders is None) == (p.kind == "recognition"), name
+
+
+def test_folder_run_passes_the_protocol_options(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    for d, v in (("p", 0), ("g", 255)):
+        (tmp_path / d).mkdir()
+        Image.fromarray(np.full((8, 8, 3), v, np.uint8)).save(tmp_path / d / "a.png")
+    r = METRICS.get("l2").folders(pred=tmp_path / "p", gt=tmp_path / "g", compare_range=[0.0, 1.0], progress=False)
+    assert r["compare_range"] == [0.0, 1.0] and r["mean"] == pytest.approx(1.0)  # black vs white on [0, 1]
+    r = METRICS.get("l2").folders(pred=tmp_path / "p", gt=tmp_path / "g", progress=False)
+    assert r["mean"] == pytest.approx(4.0)  # the protocol's default range [-1, 1]
+    from genfer.metrics.folder_metrics import paired
+
+    with pytest.raises(KeyError, match="not a paired"):
+        paired("acd", tmp_path / "p", tmp_path / "g")

@@ -86,7 +86,7 @@ def test_generator_maps_back_to_the_input_size(size, layers):
 
 def test_config_validation_and_presets():
     with pytest.raises(ValueError):
-        AUCycleGANConfig(adversarial="lsgan")
+        AUCycleGANConfig(adversarial="relativistic")
     with pytest.raises(ValueError):
         AUCycleGANConfig(au_loss="huber")
     with pytest.raises(ValueError):
@@ -319,7 +319,7 @@ def test_adversarial_losses_and_gradient_penalty():
     assert adv.d_loss("nonsaturating", real, fake).item() == pytest.approx(
         (F.softplus(-real).mean() + F.softplus(fake).mean()).item())
     with pytest.raises(KeyError):
-        adv.g_loss("lsgan", fake)
+        adv.g_loss("relativistic", fake)
     w = torch.tensor([3.0, 4.0], requires_grad=True)  # a linear critic: its input gradient is w
     gp = adv.gradient_penalty(lambda x: x @ w, torch.zeros(5, 2), torch.ones(5, 2))
     assert gp.item() == pytest.approx((5.0 - 1.0) ** 2)

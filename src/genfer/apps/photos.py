@@ -69,8 +69,9 @@ class RunRecognizer:
         self.name = str(run)
         self.classes: tuple[str, ...] = tuple(self.method.classes)
         size, channels = int(self.cfg.model.image_size), int(self.cfg.model.channels)
-        base = PRESETS.get(self.cfg.method) or CropPreset(self.cfg.method, "five-point", size, channels,
-                                                          template="arcface-wide")
+        base = PRESETS.get(self.cfg.method, None) or CropPreset(
+            self.cfg.method, "five-point", size, channels, template="arcface-wide"
+        )
         self.crop: CropPreset = replace(base, size=size, channels=channels)
 
     def __call__(self, faces: Tensor) -> Tensor:

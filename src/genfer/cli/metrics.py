@@ -134,24 +134,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from genfer.cli.common import resolve_device
-    from genfer.metrics import folder_metrics as fm
+    from genfer.core.registry import METRICS
 
     opts = {k: v for k, v in vars(args).items() if k not in ("func", "command", "metric", "out", "quiet")}
     opts["progress"] = not args.quiet
     if "device" in opts:
         opts["device"] = resolve_device(opts["device"])
-    m = args.metric
-    if m == "fid":
-        r = fm.fid(opts.pop("real"), opts.pop("fake"), **opts)
-    elif m == "kid":
-        r = fm.kid(opts.pop("real"), opts.pop("fake"), **opts)
-    elif m == "is":
-        r = fm.inception_score(opts.pop("folder"), **opts)
-    elif m in ("acd", "ed"):
-        r = fm.embedding(m, opts.pop("pred"), opts.pop("gt"), opts.pop("embedder"), **opts)
-    else:
-        name = f"lpips_{opts.pop('net')}" if m == "lpips" else m
-        r = fm.paired(name, opts.pop("pred"), opts.pop("gt"), **opts)
+    # every page computes one METRICS protocol; lpips picks its protocol with --net
+    name = f"lpips_{opts.pop('net')}" if args.metric == "lpips" else args.metric
+    r = METRICS.get(name).folders(**opts)
     text = json.dumps(r, indent=2)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

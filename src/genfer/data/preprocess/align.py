@@ -22,7 +22,8 @@ Templates (``TEMPLATES``), as published, in their reference frame:
 - ``arcface-wide``: the same points shrunk by 0.8 about the crop centre: the same alignment with
   more context (forehead, chin, some hair), for expression work where the face outline matters.
 
-Crop presets (``PRESETS``) are the per-seed crop rules of the five reproduced systems.
+Crop presets (:data:`genfer.core.registry.CROP_PRESETS`, also reachable here as ``PRESETS``) are the
+per-seed crop rules of the five reproduced systems, registered under the method names.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genfer.core.registry import CROP_PRESETS
 from genfer.data.preprocess.detections import FaceDetections
 
 
@@ -107,31 +109,35 @@ class CropPreset:
     note: str = ""
 
 
-PRESETS: dict[str, CropPreset] = {
-    "tdgan": CropPreset(
+for _preset in (
+    CropPreset(
         "tdgan", "box", 128, 1,
         note="TDGAN README: faces detected with MTCNN and resized to 128x128x1; the box is made square "
         "first (the README does not say how the aspect ratio was handled)",
     ),
-    "cdan": CropPreset(
+    CropPreset(
         "cdan", "five-point", 112, 3, template="arcface-wide",
         note="CDAN used OpenFace 2.2 similarity-aligned 112x112 crops (68-point PDM, not reproducible from "
         "5 points); a 5-point similarity to the wide ArcFace template frames the face similarly",
     ),
-    "au_gan": CropPreset(
-        "au_gan", "five-point", 112, 3, template="arcface-wide",
-        note="the AU-conditioned GAN (gtesei) reads OpenFace-aligned crops like CDAN; same rule",
+    CropPreset(
+        "au_cyclegan", "five-point", 112, 3, template="arcface-wide",
+        note="the AU-conditioned cycle GAN (gtesei) reads OpenFace-aligned crops like CDAN; same rule",
     ),
-    "jesrl": CropPreset(
+    CropPreset(
         "jesrl", "five-point", 256, 3, template="arcface-wide",
         note="JESRL reads Multi-PIE 'align_5p' crops (5-point alignment from libfacedetection landmarks, "
         "template unpublished); 5-point similarity at 256",
     ),
-    "asit": CropPreset(
+    CropPreset(
         "asit", "ffhq", 256, 3, padding="reflection",
         note="ASIT/IFER invert into a StyleGAN2 FFHQ generator, so faces must be aligned as FFHQ was",
     ),
-}
+):
+    CROP_PRESETS.add(_preset.name, _preset)
+
+PRESETS = CROP_PRESETS
+"""The crop-preset registry under its older name here (``PRESETS["tdgan"]``, ``PRESETS.items()``)."""
 
 
 # --- transforms ---------------------------------------------------------------------------------------

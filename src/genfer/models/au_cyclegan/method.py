@@ -49,9 +49,10 @@ from torch import Tensor, nn
 from genfer.core.registry import METHODS
 from genfer.data.aus import AU_MAX
 from genfer.losses import adversarial as adv
+from genfer.losses.tv import total_variation
 from genfer.models.au_cyclegan import editing
 from genfer.models.au_cyclegan.config import AUCycleGANConfig
-from genfer.models.au_cyclegan.networks import Critic, Generator, total_variation
+from genfer.models.au_cyclegan.networks import Critic, Generator
 from genfer.models.base import LossOut, Method, frozen
 
 

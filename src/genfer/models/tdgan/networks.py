@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genfer.models.layers.conv_blocks import ConvNormReLU, InstanceNorm2d, PlainResBlock, instance_norm_relu
+from genfer.models.layers.conv_blocks import ConvNormReLU, PlainResBlock
+from genfer.models.layers.norms import InstanceNorm2d, instance_norm_relu
 
 N_POOLS = 4
 """The encoder halves the resolution four times; the decoder doubles it four times."""

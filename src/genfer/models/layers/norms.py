@@ -1,0 +1,93 @@
+"""Instance normalisation that keeps the memory format, and a fused instance norm + ReLU for training."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+
+class _InstanceNormReLU(torch.autograd.Function):
+    """ReLU(instance_norm(x)) with a backward written for channels-last tensors.
+
+    The forward is PyTorch's group-norm kernel (one channel per group) with an in-place ReLU. The
+    backward fuses the ReLU mask into the norm's gradient and computes it with a few broadcast
+    ops; on CPU this is faster than the native channels-last group-norm backward followed by the
+    ReLU backward, and it allocates less.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+        n, c, h, w = x.shape
+        y, mean, rstd = torch.ops.aten.native_group_norm(x, weight, bias, n, c, h * w, c, eps)
+        y.relu_()
+        ctx.save_for_backward(x, y, mean, rstd, weight)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
+        x, y, mean, rstd, weight = ctx.saved_tensors
+        n, c, h, w = x.shape
+        g = torch.ops.aten.threshold_backward(gy, y, 0)  # gradient at the norm's output
+        s_g = g.sum((2, 3))  # [N, C]
+        s_gxhat = rstd * ((g * x).sum((2, 3)) - mean * s_g)  # sum of g * normalised x
+        d_weight = s_gxhat.sum(0) if ctx.needs_input_grad[1] else None
+        d_bias = s_g.sum(0) if ctx.needs_input_grad[2] else None
+        d_x = None
+        if ctx.needs_input_grad[0]:
+            # dx = r*gamma * (g - mean(g) - xhat * mean(g * xhat)) = a * g + b * x + c0
+            a = rstd if weight is None else rstd * weight
+            k = h * w
+            b = -a * rstd * s_gxhat / k
+            c0 = -a * s_g / k - b * mean
+            d_x = torch.addcmul(c0.view(n, c, 1, 1), g, a.view(n, c, 1, 1), out=g)
+            d_x.addcmul_(x, b.view(n, c, 1, 1))
+        return d_x, d_weight, d_bias, None
+
+
+def instance_norm_relu(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    """``ReLU(InstanceNorm(x))`` without running statistics; x: [B, C, H, W] in either memory format."""
+    if torch.is_grad_enabled() and (x.requires_grad or (weight is not None and weight.requires_grad)):
+        return _InstanceNormReLU.apply(x, weight, bias, eps)
+    return F.relu_(F.group_norm(x, x.shape[1], weight, bias, eps))
+
+
+class InstanceNorm2d(nn.Module):
+    """Instance normalisation that keeps the input's memory format.
+
+    The same function as ``nn.InstanceNorm2d(C, eps, affine=affine)`` without running statistics
+    (each sample's channels are normalised over H x W with the biased variance), computed as a
+    group norm with one channel per group. Unlike ``nn.InstanceNorm2d``, which copies a
+    ``channels_last`` input to contiguous NCHW and returns NCHW, this runs on either format and its
+    CPU kernel is also faster on contiguous inputs. Parameters are named ``weight``/``bias`` like
+    the ``nn`` module's, so state dicts carry over.
+
+    Args:
+        num_features: channels C.
+        eps: added to the variance.
+        affine: learn a per-channel scale (init 1) and shift (init 0).
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, affine: bool = False) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.affine = affine
+        if affine:
+            self.weight = nn.Parameter(torch.ones(num_features))
+            self.bias = nn.Parameter(torch.zeros(num_features))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: [B, C, H, W] -> [B, C, H, W]."""
+        return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
+
+
+__all__ = ["InstanceNorm2d", "instance_norm_relu"]

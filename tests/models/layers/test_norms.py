@@ -1,0 +1,55 @@
+"""Instance norms: the fused instance-norm + ReLU matches PyTorch's ops, values and gradients; the
+format-keeping InstanceNorm2d is nn.InstanceNorm2d's function under its parameter names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from genfer.models.layers.norms import InstanceNorm2d, _InstanceNormReLU, instance_norm_relu
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_instance_norm_relu_gradcheck(affine, channels_last):
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 4, dtype=torch.double)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    x.requires_grad_()
+    w = (torch.rand(3, dtype=torch.double) + 0.5).requires_grad_() if affine else None
+    b = torch.randn(3, dtype=torch.double).requires_grad_() if affine else None
+    assert torch.autograd.gradcheck(_InstanceNormReLU.apply, (x, w, b, 1e-3))
+
+
+def test_instance_norm_relu_matches_torch_ops():
+    torch.manual_seed(0)
+    x = torch.randn(4, 6, 8, 8).to(memory_format=torch.channels_last).requires_grad_()
+    w = torch.rand(6).requires_grad_()
+    b = torch.randn(6).requires_grad_()
+    ref = F.relu(F.instance_norm(x, weight=w, bias=b, eps=1e-3))
+    out = instance_norm_relu(x, w, b, 1e-3)
+    assert torch.allclose(out, ref, atol=1e-5)
+    g = torch.randn_like(ref)
+    grads_ref = torch.autograd.grad(ref, (x, w, b), g)
+    grads = torch.autograd.grad(out, (x, w, b), g)
+    assert all(torch.allclose(a, r, atol=1e-4) for a, r in zip(grads, grads_ref))
+    with torch.no_grad():  # the no-graph path gives the same values
+        assert torch.allclose(instance_norm_relu(x, w, b, 1e-3), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_instance_norm_keeps_the_memory_format_and_nn_names(affine):
+    torch.manual_seed(0)
+    y = torch.randn(2, 5, 8, 8).to(memory_format=torch.channels_last)
+    norm = InstanceNorm2d(5, eps=1e-3, affine=affine)
+    assert set(norm.state_dict()) == set(torch.nn.InstanceNorm2d(5, affine=affine).state_dict())
+    if affine:
+        with torch.no_grad():
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.normal_()
+    out = norm(y)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, F.instance_norm(y, weight=norm.weight, bias=norm.bias, eps=1e-3), atol=1e-5,
+                               rtol=1e-5)
