@@ -15,6 +15,7 @@ from torch import Tensor
 from genfer.core.registry import EMBEDDERS
 from genfer.engine.checkpoint import load_method, resolve_checkpoint
 from genfer.metrics.embedding import EmbedderUnavailableError, RecogniserEmbedder
+from genfer.models.capabilities import Classifier, capabilities, provides
 
 
 @EMBEDDERS.register("recogniser")
@@ -33,8 +34,9 @@ def recogniser_embedder(
         raise EmbedderUnavailableError("the recogniser embedder needs a genfer checkpoint (--checkpoint DIR)")
     ckpt = resolve_checkpoint(checkpoint)
     method, cfg = load_method(ckpt, device)
-    if not callable(getattr(method, "classify", None)):
-        raise EmbedderUnavailableError(f"{ckpt}: method {cfg.method!r} has no classify(); not a recogniser")
+    if not provides(method, Classifier):
+        can = ", ".join(capabilities(method)) or "nothing"
+        raise EmbedderUnavailableError(f"{ckpt}: a {cfg.method} checkpoint cannot classify (it can: {can})")
     size, channels = int(cfg.model.image_size), int(cfg.model.channels)
 
     def logits(images: Tensor) -> Tensor:
