@@ -287,3 +287,20 @@ def test_no_message_suggests_weights_only_false():
     hits = [p for d in ("src", "docs") for p in (root / d).rglob("*") if p.is_file()
             and p.suffix in (".py", ".md") and "weights_only=False" in p.read_text(encoding="utf-8")]
     assert hits == []
+
+
+class _NotATensor:
+    """Pickled by reference to this module: a global that weights-only loading refuses."""
+
+
+def test_an_unsafe_checkpoint_is_one_line_that_never_advises_unsafe_loading(tmp_path, images, monkeypatch, capsys):
+    import genfer.engine.checkpoint
+
+    bad = tmp_path / "training_state.pt"
+    torch.save({"step": _NotATensor()}, bad)
+    monkeypatch.setattr(genfer.engine.checkpoint, "load_method",
+                        lambda *a, **k: torch.load(bad, weights_only=True))
+    assert main(["transfer", "-c", str(tmp_path), "--face", str(images["crop"]), "--expression",
+                 str(images["crop"]), "-o", str(tmp_path / "o.png")]) == 1
+    line = one_line_error(capsys.readouterr().err)
+    assert "was not loaded" in line and "_NotATensor" in line and "weights_only" not in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import pickle
 import sys
 import traceback
 import warnings
@@ -71,13 +72,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # failures the user can act on; anything else is a bug and keeps its traceback
-EXPECTED = (GenferError, ValueError, KeyError, OSError, RuntimeError)
+EXPECTED = (GenferError, ValueError, KeyError, OSError, RuntimeError, pickle.UnpicklingError)
 
 
 def error_message(e: BaseException) -> str:
     """One line for an expected failure: the file or field, the problem and, where known, the fix."""
     if isinstance(e, GenferError):
         return str(e)
+    if "weights_only" in str(e):  # torch.load's advice to turn off safe loading would let a file run code
+        detail = next((ln.strip().rstrip(".") for ln in str(e).splitlines()
+                       if "unsupported GLOBAL" in ln or "WeightsUnpickler error" in ln), "")
+        return ("a checkpoint file holds something other than tensors and plain values, so it was not loaded"
+                + (f" ({detail})" if detail else "") + "; it is corrupt or was not written by genfer: restore it "
+                "from a copy or resume from another checkpoint (run with --debug to see which file)")
     if isinstance(e, KeyError) and e.args:
         return str(e.args[0])
     if isinstance(e, OSError) and e.filename is not None and e.strerror:
