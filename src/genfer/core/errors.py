@@ -35,7 +35,7 @@ class GenferError(Exception):
 
     def _text(self) -> str:
         text = f"{self.path}: {self.message}" if self.path is not None else self.message
-        return f"{text}; {self.fix}" if self.fix else text
+        return f"{text.rstrip('.')}; {self.fix}" if self.fix else text
 
 
 class UsageError(GenferError):
