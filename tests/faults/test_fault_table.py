@@ -129,6 +129,14 @@ def test_a_permission_error_from_the_work_is_one_line_naming_the_file(tdgan_run,
     assert f"{out}: Permission denied; check its permissions" in one_line_error(capsys.readouterr().err)
 
 
+def test_eval_on_an_au_cyclegan_run_is_a_capability_error(au_run, tmp_path, capsys):
+    # also covered, with recognize and transfer, in tests/cli/test_cli.py
+    assert main(["eval", "--checkpoint", str(au_run), "--out", str(tmp_path / "ev")]) == 1
+    line = one_line_error(capsys.readouterr().err)
+    assert "it can: edit, estimate_aus, reconstruct; it cannot classify (genfer eval needs a classifier)" in line
+    assert not (tmp_path / "ev").exists()
+
+
 # --- rows: metrics ---------------------------------------------------------------------------------------
 def _pair_folders(tmp_path: Path, size_b: int = 16) -> tuple[Path, Path]:
     a, b = tmp_path / "pred", tmp_path / "gt"
