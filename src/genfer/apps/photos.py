@@ -8,7 +8,10 @@ every face the way the chosen model expects (``recogniser.crop`` ->
 
 Images that are already face crops (``aligned``) skip detection and are classified whole, resized
 to the model's input as the training loaders do. With ``aligned="auto"`` an image counts as a
-crop when it is about square and at most twice the model's input side (:func:`looks_like_crop`).
+crop when it is about square and at most twice the model's input side (:func:`looks_like_crop`);
+a crop under half the model's input side is still used, with a :class:`FaceCropWarning`.
+:func:`load_faces` applies the same rule to the inputs of generators (``genfer transfer``,
+``genfer edit``), taking the largest face of each photo.
 
 Nothing stops a run but an interruption: a missing or undecodable file, a video without a decoder
 or a detector failure becomes a :class:`Problem` and the run goes on. Videos are read frame by
@@ -305,7 +308,7 @@ def load_faces(
             out[i] = face_crops(image, None, crop)[0]
             continue
         if not built:
-            built.append(_build_detector(detector, p, hw, crop))
+            built.append(_build_detector(detector, p, _why_detect(hw, crop, aligned)))
         dets = built[0].detect(image)
         if len(dets) == 0:
             raise GenferError(f"no face found in this {hw[1]}x{hw[0]} image", path=p,
@@ -314,8 +317,13 @@ def load_faces(
     return out
 
 
-def _build_detector(detector: Any, file: str | os.PathLike, hw: tuple[int, ...], crop: CropPreset) -> Any:
-    why = f"is {hw[1]}x{hw[0]}, not a {crop.size}x{crop.size} face crop, so faces must be detected"
+def _why_detect(hw: tuple[int, ...], crop: CropPreset, aligned: str) -> str:
+    if aligned == "no":
+        return "is to be searched for faces (--detect)"
+    return f"is {hw[1]}x{hw[0]}, not a {crop.size}x{crop.size} face crop, so faces must be detected"
+
+
+def _build_detector(detector: Any, file: str | os.PathLike, why: str) -> Any:
     if detector is None:
         raise DetectorUnavailableError(f"{why}, and no face detector was given", path=file, fix=DETECTOR_FIX)
     if hasattr(detector, "detect"):
@@ -462,7 +470,7 @@ def recognize_photos(
         if crop_mode:
             warn_if_poor_crop(file, hw, recognizer.crop)
         elif not det_cache:
-            det_cache.append(_build_detector(detector, file, hw, recognizer.crop))
+            det_cache.append(_build_detector(detector, file, _why_detect(hw, recognizer.crop, s.aligned)))
         dets, probs = recognize_image(image, recognizer, None if crop_mode else det_cache[0],
                                       min_score=s.min_score, flip=s.flip)
         rows = _rows(str(file), frame, dets, probs, recognizer.classes)

@@ -123,5 +123,6 @@ def _warning_printer(command: str):
 
     return show
 
+
 if __name__ == "__main__":
     sys.exit(main())
