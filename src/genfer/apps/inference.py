@@ -1,8 +1,9 @@
 """Inference on image files with a trained method: recognise expressions, transfer them, reconstruct.
 
 Images are treated as face crops (already detected and aligned, as the training data was): each
-is converted to the checkpoint's channels and resized to its resolution. Face detection and
-alignment of raw photos is the job of ``genfer prepare`` / the detectors.
+is converted to the checkpoint's channels and resized to its resolution. Photos are detected and
+aligned first by :func:`genfer.apps.photos.load_faces` (what ``genfer transfer``/``edit`` use) or
+offline by ``genfer prepare``.
 
 Each helper needs one capability (``genfer.models.capabilities``) and checks it first, so a method
 without it gives a one-line :class:`~genfer.models.capabilities.CapabilityError` naming what it can do.

@@ -8,7 +8,10 @@ every face the way the chosen model expects (``recogniser.crop`` ->
 
 Images that are already face crops (``aligned``) skip detection and are classified whole, resized
 to the model's input as the training loaders do. With ``aligned="auto"`` an image counts as a
-crop when it is about square and at most twice the model's input side (:func:`looks_like_crop`).
+crop when it is about square and at most twice the model's input side (:func:`looks_like_crop`);
+a crop under half the model's input side is still used, with a :class:`FaceCropWarning`.
+:func:`load_faces` applies the same rule to the inputs of generators (``genfer transfer``,
+``genfer edit``), taking the largest face of each photo.
 
 Nothing stops a run but an interruption: a missing or undecodable file, a video without a decoder
 or a detector failure becomes a :class:`Problem` and the run goes on. Videos are read frame by
@@ -18,6 +21,7 @@ frame with PyAV (``pip install av``), when it is installed.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genfer.core.errors import GenferError, GenferWarning
 from genfer.data.io import IMAGE_EXTENSIONS, ImageError, read_image
 from genfer.data.labels import EXPRESSIONS
 from genfer.data.loaders import resize_uint8, to_channels
@@ -40,8 +45,19 @@ VIDEO_DECODER_HINT = "reading videos needs PyAV: pip install av"
 ALIGNED_MODES = ("auto", "yes", "no")
 
 
-class DetectorUnavailableError(RuntimeError):
+MIN_CROP_FRACTION = 0.5
+"""A face crop whose shorter side is below this fraction of the model's input side gets a warning:
+upscaled more than twice, it holds too little of a face for a trustworthy result."""
+
+DETECTOR_FIX = "or pass --aligned if the images are already face crops"
+
+
+class DetectorUnavailableError(GenferError, RuntimeError):
     """The face detector could not be built (e.g. its weights are not fetched); stops the run."""
+
+
+class FaceCropWarning(GenferWarning):
+    """An image taken as a face crop is too small or not square for the model's input."""
 
 
 # --- recognisers --------------------------------------------------------------------------------------
@@ -68,17 +84,23 @@ class RunRecognizer:
         require(self.method, "classify", "genfer recognize", source=run)
         self.name = str(run)
         self.classes: tuple[str, ...] = tuple(self.method.classes)
-        size, channels = int(self.cfg.model.image_size), int(self.cfg.model.channels)
-        base = PRESETS.get(self.cfg.method, None) or CropPreset(
-            self.cfg.method, "five-point", size, channels, template="arcface-wide"
-        )
-        self.crop: CropPreset = replace(base, size=size, channels=channels)
+        self.crop: CropPreset = run_crop(self.cfg)
 
     def __call__(self, faces: Tensor) -> Tensor:
         """uint8 ``[N, C, size, size]`` -> float ``[N, len(classes)]`` probabilities."""
         from genfer.apps.inference import predict_expressions
 
         return predict_expressions(self.method, faces)
+
+
+def run_crop(cfg: Any) -> CropPreset:
+    """The crop rule of a trained run: its method's preset in
+    :data:`~genfer.data.preprocess.align.CROP_PRESETS` (a five-point ``arcface-wide`` alignment for methods
+    without one) at the run's ``model.image_size`` and ``model.channels``."""
+    size, channels = int(cfg.model.image_size), int(cfg.model.channels)
+    base = PRESETS.get(cfg.method, None)
+    base = base or CropPreset(cfg.method, "five-point", size, channels, template="arcface-wide")
+    return replace(base, size=size, channels=channels)
 
 
 def load_recognizer(model: str, device: str = "cpu") -> Any:
@@ -235,6 +257,85 @@ def looks_like_crop(image_hw: tuple[int, int], crop: CropPreset) -> bool:
     return max(h, w) <= 2 * crop.size and max(h, w) <= 1.25 * min(h, w)
 
 
+def warn_if_poor_crop(file: str | os.PathLike, image_hw: tuple[int, int], crop: CropPreset) -> None:
+    """Warn (:class:`FaceCropWarning`) when an image used whole as a face crop is smaller than
+    :data:`MIN_CROP_FRACTION` of the model's input side, or not about square (it gets stretched)."""
+    h, w = image_hw
+    if min(h, w) < MIN_CROP_FRACTION * crop.size:
+        warnings.warn(FaceCropWarning(
+            f"{file}: a {w}x{h} face crop is small for the model's {crop.size}x{crop.size} input (under "
+            f"{MIN_CROP_FRACTION:g}x); it is upscaled and the result may be unreliable"), stacklevel=2)
+    elif max(h, w) > 1.25 * min(h, w):
+        warnings.warn(FaceCropWarning(
+            f"{file}: a {w}x{h} image used as a face crop is not square; it is stretched to "
+            f"{crop.size}x{crop.size} (leave out --aligned to detect and align the face)"), stacklevel=2)
+
+
+def load_faces(
+    paths: Sequence[str | os.PathLike],
+    crop: CropPreset,
+    detector: Any | Callable[[], Any] | None = None,
+    aligned: str = "auto",
+) -> Tensor:
+    """Faces for a generator from image files: face crops resized, photos detected and aligned.
+
+    With ``aligned="auto"`` an image is a face crop when :func:`looks_like_crop` says so, and is
+    then used whole (a warning if it is small or not square, see :func:`warn_if_poor_crop`);
+    any other image is searched for faces and its largest face is cut by ``crop``'s rule.
+
+    Args:
+        paths: image files.
+        crop: the model's crop rule (:func:`run_crop`).
+        detector: a face detector, or a no-argument callable building one on first need.
+        aligned: ``auto``, ``yes`` (every image is a crop) or ``no`` (always detect).
+
+    Returns:
+        uint8 ``[N, crop.channels, crop.size, crop.size]``.
+
+    Raises:
+        genfer.data.io.ImageError: a file cannot be read (named).
+        genfer.core.errors.GenferError: a photo holds no face (named).
+        DetectorUnavailableError: a photo needs the detector and it cannot be built.
+    """
+    if aligned not in ALIGNED_MODES:
+        raise ValueError(f"aligned must be one of {', '.join(ALIGNED_MODES)}; got {aligned!r}")
+    out = torch.empty(len(paths), crop.channels, crop.size, crop.size, dtype=torch.uint8)
+    built: list[Any] = []
+    for i, p in enumerate(paths):
+        image = read_image(p, channels=3)
+        hw = tuple(image.shape[1:])
+        if aligned == "yes" or (aligned == "auto" and looks_like_crop(hw, crop)):
+            warn_if_poor_crop(p, hw, crop)
+            out[i] = face_crops(image, None, crop)[0]
+            continue
+        if not built:
+            built.append(_build_detector(detector, p, _why_detect(hw, crop, aligned)))
+        dets = built[0].detect(image)
+        if len(dets) == 0:
+            raise GenferError(f"no face found in this {hw[1]}x{hw[0]} image", path=p,
+                              fix="give a photo with a clearly visible face, or pass --aligned if it is a face crop")
+        out[i] = face_crops(image, dets.select("largest"), crop)[0]
+    return out
+
+
+def _why_detect(hw: tuple[int, ...], crop: CropPreset, aligned: str) -> str:
+    if aligned == "no":
+        return "is to be searched for faces (--detect)"
+    return f"is {hw[1]}x{hw[0]}, not a {crop.size}x{crop.size} face crop, so faces must be detected"
+
+
+def _build_detector(detector: Any, file: str | os.PathLike, why: str) -> Any:
+    if detector is None:
+        raise DetectorUnavailableError(f"{why}, and no face detector was given", path=file, fix=DETECTOR_FIX)
+    if hasattr(detector, "detect"):
+        return detector
+    try:
+        return detector()
+    except Exception as e:
+        raise DetectorUnavailableError(f"{why}, but the face detector cannot be loaded: {e}", path=file,
+                                       fix=DETECTOR_FIX) from e
+
+
 def face_crops(image: Tensor, detections: FaceDetections | None, crop: CropPreset) -> Tensor:
     """Model inputs for every face: uint8 ``[K, crop.channels, crop.size, crop.size]``.
 
@@ -364,28 +465,22 @@ def recognize_photos(
     out_file = _annotate_target(annotate, inputs, files)
     det_cache: list[Any] = []
 
-    def get_detector() -> Any:
-        if not det_cache:
-            if detector is None:
-                raise DetectorUnavailableError("a face detector is needed for photos that are not face crops")
-            if hasattr(detector, "detect"):
-                det_cache.append(detector)
-            else:
-                try:
-                    det_cache.append(detector())
-                except Exception as e:
-                    raise DetectorUnavailableError(f"cannot load the face detector: {e}") from e
-        return det_cache[0]
-
     def one(image: Tensor, file: Path, base: Path, frame: int | None) -> list[FaceExpression]:
-        crop_mode = s.aligned == "yes" or (s.aligned == "auto" and looks_like_crop(tuple(image.shape[1:]),
-                                                                                 recognizer.crop))
-        det = None if crop_mode else get_detector()
-        dets, probs = recognize_image(image, recognizer, det, min_score=s.min_score, flip=s.flip)
+        hw = tuple(image.shape[1:])
+        crop_mode = s.aligned == "yes" or (s.aligned == "auto" and looks_like_crop(hw, recognizer.crop))
+        if crop_mode:
+            warn_if_poor_crop(file, hw, recognizer.crop)
+        elif not det_cache:
+            det_cache.append(_build_detector(detector, file, _why_detect(hw, recognizer.crop, s.aligned)))
+        dets, probs = recognize_image(image, recognizer, None if crop_mode else det_cache[0],
+                                      min_score=s.min_score, flip=s.flip)
         rows = _rows(str(file), frame, dets, probs, recognizer.classes)
         if annotate is not None:
             target = out_file or _annotated_path(Path(annotate), file, base, frame)
-            _write_annotated(image, dets, rows, target)
+            try:
+                _write_annotated(image, dets, rows, target)
+            except OSError as e:  # the faces found are results; only the drawing is lost
+                problems.append(Problem(str(file), f"annotated copy not written to {target} ({e.strerror or e})"))
         return rows
 
     for file, base in files:

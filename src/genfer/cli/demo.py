@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genfer.apps.demo import run_demo
+    from genfer.core.paths import check_writable
 
+    check_writable(args.out, folder=True, option="--out")
     r = run_demo(args.out, args.name, args.overrides, args.device)
     print(f"expression accuracy on held-out identities: {r['expression_accuracy']:.3f} "
           f"(trained in {r['train_seconds']:.0f} s)")

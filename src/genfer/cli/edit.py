@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from genfer.cli.common import add_checkpoint, add_device
+    from genfer.cli.common import add_checkpoint, add_device, add_face_options
 
     p = sub.add_parser(
         "edit", help="edit faces to Action Unit intensities or an emotion (methods that can edit: see genfer ls)",
@@ -15,10 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "neutral), or --emotion (a FACS prototype, optionally scaled with --intensity), or both (--aus "
         "then overrides AUs of the preset). --strip N writes an interpolation from the face's AUs to the "
         "target; --au-grid writes single-AU edits (AU1, 2, 4, 5, 10, 12, 15, 25, 45 at 0, 1.7, 3.3, 5) "
-        "as in the seed's figure. With several images, OUT is a grid with one row (or block) per image.",
+        "as in the seed's figure. With several images, OUT is a grid with one row (or block) per image. "
+        "Images that are not face crops of about the model's size are searched for faces, and the largest "
+        "is aligned by the method's crop rule (see --aligned).",
     )
     add_checkpoint(p)
-    p.add_argument("images", nargs="+", metavar="IMG", help="face crop(s) to edit")
+    p.add_argument("images", nargs="+", metavar="IMG", help="face crop(s) or photo(s) to edit")
     p.add_argument("--aus", default=None, metavar="SPEC",
                    help='target AU intensities, e.g. "AU12=3,AU06=2" (0..5; names like AU12, 12 or au12_r)')
     p.add_argument("--emotion", default=None,
@@ -32,27 +34,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--au-grid", action="store_true", help="write the single-AU editing grid (no target needed)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="output image file")
     p.add_argument("--scale", type=int, default=1, help="upscale the output by this integer factor (nearest)")
+    add_face_options(p)
     add_device(p, "cpu")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from genfer.apps.inference import load_images
-    from genfer.cli.common import resolve_device
+    from genfer.cli.common import load_faces_for, resolve_device
+    from genfer.core.errors import UsageError
     from genfer.core.imaging import save_grid, save_image
+    from genfer.core.paths import check_writable
     from genfer.engine.checkpoint import load_method
     from genfer.models.au_cyclegan.editing import edit_request, parse_aus
     from genfer.models.capabilities import require
 
     if not args.au_grid and args.aus is None and args.emotion is None:
-        raise ValueError("give --aus, --emotion or --au-grid")
+        raise UsageError("no edit target", fix="give --aus, --emotion or --au-grid")
     if args.strip == 1 or args.strip < 0:
-        raise ValueError("--strip needs at least 2 images")
-    method, cfg = load_method(args.checkpoint, resolve_device(args.device))
+        raise UsageError(f"--strip {args.strip}: a strip needs at least 2 images", fix="pass --strip 2 or more")
+    check_writable(args.output, option="--output")
+    device = resolve_device(args.device)
+    method, cfg = load_method(args.checkpoint, device)
     require(method, "edit", "genfer edit", source=args.checkpoint)
     # every request starts from the faces' own AUs (kept AUs, strip start, grid base)
     require(method, "estimate_aus", "genfer edit", source=args.checkpoint)
-    images = load_images(args.images, cfg.model.image_size, cfg.model.channels)
+    images = load_faces_for(args, args.images, cfg, device)
     aus = parse_aus(args.aus) if args.aus else None
     out, ncol = edit_request(method, images, aus, args.emotion, args.intensity, args.base, args.strip, args.au_grid)
     if out.shape[0] == 1:  # one edited face: the image itself, no grid border

@@ -134,8 +134,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from genfer.cli.common import resolve_device
+    from genfer.core.paths import check_writable
     from genfer.core.registry import METRICS
 
+    if args.out:
+        check_writable(args.out, option="--out")
     opts = {k: v for k, v in vars(args).items() if k not in ("func", "command", "metric", "out", "quiet")}
     opts["progress"] = not args.quiet
     if "device" in opts:
@@ -144,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
     name = f"lpips_{opts.pop('net')}" if args.metric == "lpips" else args.metric
     r = METRICS.get(name).folders(**opts)
     text = json.dumps(r, indent=2)
+    print(text)  # first, so the figure survives a failure to write --out
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
-    print(text)
     return 0

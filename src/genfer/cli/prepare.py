@@ -66,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from genfer.core.paths import check_writable
     from genfer.data.preprocess.pipeline import PrepareSettings, prepare
 
+    check_writable(args.dst, folder=True, option="DST")
     settings = PrepareSettings.from_preset(
         args.preset, detector=args.detector, align=args.align, template=args.template, size=args.size,
         channels=args.channels, margin=args.margin, padding=args.padding, faces=args.faces,

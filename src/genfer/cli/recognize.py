@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
         load_recognizer,
         recognize_photos,
     )
+    from genfer.core.paths import check_writable
 
+    if args.annotate:  # before any photo is read, so no result waits on a path that cannot be written
+        check_writable(args.annotate, folder=_annotates_a_folder(args.inputs, args.annotate), option="--annotate")
     device = resolve_device(args.device)
     settings = PhotoSettings(aligned=args.aligned, min_score=args.min_score, flip=not args.fast,
                              every=args.every)
@@ -75,6 +78,17 @@ def run(args: argparse.Namespace) -> int:
     for pr in problems:
         print(f"genfer recognize: skipped {pr}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _annotates_a_folder(inputs: list[str], annotate: str) -> bool:
+    """Whether --annotate names a folder: anything but one image file annotated into an image-named path."""
+    from pathlib import Path
+
+    from genfer.apps.photos import is_video_file
+    from genfer.data.io import IMAGE_EXTENSIONS
+
+    one_image = len(inputs) == 1 and Path(inputs[0]).is_file() and not is_video_file(inputs[0])
+    return not (one_image and annotate.lower().endswith(IMAGE_EXTENSIONS) and not Path(annotate).is_dir())
 
 
 def _print(rows: list, classes: list[str], video: bool, fmt: str) -> None:

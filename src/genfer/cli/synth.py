@@ -36,7 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from genfer.core.paths import check_writable
     from genfer.data.synthface.export import export_synthface
+
+    check_writable(args.out, folder=True, option="OUT")
 
     def progress(done: int, total: int) -> None:
         print(f"\rrendered {done}/{total} images", end="", file=sys.stderr, flush=True)

@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genfer.core.config import make_config
+    from genfer.core.paths import check_writable
     from genfer.engine.loop import train
 
     overrides = list(args.overrides)
@@ -41,6 +42,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(cfg.to_yaml(), end="")
         return 0
+    # before any data is loaded: a run must be able to write its checkpoints
+    if args.resume:
+        check_writable(args.resume, folder=True, option="--resume")
+    else:
+        check_writable(cfg.train.out, folder=True, option="--out")
     run_dir = train(cfg, resume=args.resume)
     print(f"run directory: {run_dir}")
     return 0

@@ -6,13 +6,15 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from genfer.cli.common import add_checkpoint, add_device
+    from genfer.cli.common import add_checkpoint, add_device, add_face_options
 
     p = sub.add_parser(
         "transfer", help="put the expression of one face onto another",
         description="Generate the face of --face wearing the expression of --expression. With one face and "
         "one expression, OUT is the generated image. With several of either, OUT is a grid: the first row "
-        "shows the expressions, the first column the faces, and cell (i, j) face i with expression j.",
+        "shows the expressions, the first column the faces, and cell (i, j) face i with expression j. "
+        "Images that are not face crops of about the model's size are searched for faces, and the largest "
+        "is aligned by the method's crop rule (see --aligned).",
     )
     add_checkpoint(p)
     p.add_argument("--face", nargs="+", required=True, metavar="IMG", help="face image(s): identity source")
@@ -21,21 +23,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="output image file")
     p.add_argument("--grid", action="store_true", help="write the grid even for one face and one expression")
     p.add_argument("--scale", type=int, default=1, help="upscale the output by this integer factor (nearest)")
+    add_face_options(p)
     add_device(p, "cpu")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from genfer.apps.inference import load_images, transfer_grid, transfer_images
-    from genfer.cli.common import resolve_device
+    from genfer.apps.inference import transfer_grid, transfer_images
+    from genfer.cli.common import load_faces_for, resolve_device
     from genfer.core.imaging import save_grid
+    from genfer.core.paths import check_writable
     from genfer.engine.checkpoint import load_method
     from genfer.models.capabilities import require
 
-    method, cfg = load_method(args.checkpoint, resolve_device(args.device))
+    check_writable(args.output, option="--output")
+    device = resolve_device(args.device)
+    method, cfg = load_method(args.checkpoint, device)
     require(method, "transfer", "genfer transfer", source=args.checkpoint)
-    faces = load_images(args.face, cfg.model.image_size, cfg.model.channels)
-    exprs = load_images(args.expression, cfg.model.image_size, cfg.model.channels)
+    faces = load_faces_for(args, args.face, cfg, device)
+    exprs = load_faces_for(args, args.expression, cfg, device)
     if len(args.face) == 1 and len(args.expression) == 1 and not args.grid:
         out, ncol = transfer_images(method, faces, exprs), 1
     else:

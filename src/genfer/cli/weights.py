@@ -29,12 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
+    from genfer.core.errors import UsageError
     from genfer.core.registry import WEIGHT_PACKAGES
     from genfer.core.weights import fetch
 
     names = args.names or WEIGHT_PACKAGES.names()
     if args.archive and len(names) != 1:
-        raise ValueError("--from needs exactly one NAME")
+        raise UsageError(f"--from {args.archive}: one archive holds one package's weights",
+                         fix="name exactly one NAME, e.g. genfer weights fetch mtcnn --from FILE")
     for name in names:
         files = fetch(name, cache=args.cache, archive=args.archive, force=args.force, log=print)
         print(f"{name}: ready ({', '.join(str(p) for p in files.values())})")

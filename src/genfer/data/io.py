@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from genfer.core.errors import GenferError
+
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp",
 )
@@ -42,7 +44,7 @@ time; a larger ``max_pixels`` also needs that raised.
 """
 
 
-class ImageError(ValueError):
+class ImageError(GenferError, ValueError):
     """An image file that cannot be decoded; the message is ``"<path>: <problem>"``.
 
     Attributes:
@@ -51,9 +53,9 @@ class ImageError(ValueError):
     """
 
     def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        super().__init__(problem, path=path)
         self.path = Path(path)
         self.problem = problem
-        super().__init__(f"{path}: {problem}")
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -108,15 +110,28 @@ def read_image(
                 return pil_to_tensor(img, channels, size=size)
     except ImageError:
         raise
-    except Image.DecompressionBombError as e:
-        raise ImageError(p, f"too many pixels, refused as a possible decompression bomb ({e})") from None
-    except UnidentifiedImageError:
-        problem = f"not a recognised image file ({nbytes} bytes; wrong extension or not an image)"
-        raise ImageError(p, problem) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        # Pillow reports truncation as OSError("image file is truncated"), bad PNG chunks as
-        # SyntaxError or OSError, broken JPEG markers as OSError.
-        raise ImageError(p, f"truncated or corrupt image data ({type(e).__name__}: {e})") from None
+    except Exception as e:  # Pillow's format plug-ins raise many types on malformed data
+        raise decode_error(p, e, nbytes) from None
+
+
+def decode_error(path: str | os.PathLike, e: Exception, nbytes: int | None = None) -> ImageError:
+    """The :class:`ImageError` for an exception raised while Pillow opened or decoded ``path``.
+
+    Pillow reports truncation as ``OSError("image file is truncated")``, bad PNG chunks as
+    ``SyntaxError`` or ``OSError``, broken headers as ``struct.error``, ``IndexError``,
+    ``TypeError``... so every type becomes one message naming the file.
+    """
+    if isinstance(e, FileNotFoundError):
+        return ImageError(path, "file not found")
+    if isinstance(e, Image.DecompressionBombError):
+        return ImageError(path, f"too many pixels, refused as a possible decompression bomb ({e}); if the "
+                          "image is genuine, raise PIL.Image.MAX_IMAGE_PIXELS and max_pixels")
+    if isinstance(e, UnidentifiedImageError):
+        size = f"{nbytes} bytes; " if nbytes is not None else ""
+        return ImageError(path, f"not a recognised image file ({size}wrong extension or not an image)")
+    if isinstance(e, MemoryError):
+        return ImageError(path, "not enough memory to decode it (corrupt size in the header, or too large)")
+    return ImageError(path, f"truncated or corrupt image data ({type(e).__name__}: {e})")
 
 
 def pil_to_tensor(

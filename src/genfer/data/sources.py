@@ -127,11 +127,19 @@ def load_source(
         ds = open_dataset(spec, split=split, channels=channels, **kwargs)
     labels = dataset_labels(ds, f"{spec} ({split})")
     idx = torch.nonzero(keep(labels)).flatten()
+    if len(idx) == 0:
+        wanted = (keep.__doc__ or "").strip().splitlines()[0].rstrip(".").lower() or "what this method trains on"
+        raise ValueError(
+            f"{spec} ({split}): no usable images: {len(ds)} indexed, none kept; this method needs {wanted}"
+        )
     if hold_out is not None:
         test = torch.arange(len(idx)) % HOLD_OUT_EVERY == 0
+        if hold_out == "train" and bool(test.all()):
+            raise ValueError(
+                f"{spec}: no test split, and its {len(idx)} usable image(s) all went to the held-out test set "
+                f"(every {HOLD_OUT_EVERY}th item); add images or a test/ split"
+            )
         idx = idx[test if hold_out == "test" else ~test]
-    if len(idx) == 0:
-        raise ValueError(f"{spec} ({split}): no usable images ({len(ds)} indexed, none kept)")
     images = torch.empty(len(idx), channels, size, size, dtype=torch.uint8)
     it = tqdm(idx.tolist(), desc=f"decoding {name} {split}", disable=not progress, leave=False)
     for j, i in enumerate(it):

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from genfer.core.errors import GenferError
 from genfer.metrics.embedding import EmbeddingDistance, FileEmbedder, as_rows
 from genfer.metrics.images import Pairing, load_image, pair_by_name
 from genfer.metrics.paired import PairedImageMetric
@@ -55,10 +56,17 @@ def _load_pair_batch(
     for key, pa, pb in batch:
         a, b = load_image(pa, size), load_image(pb, size)
         if a.shape != b.shape:
-            raise ValueError(f"{key}: {pa.name} is {tuple(a.shape[1:])}, {pb.name} is {tuple(b.shape[1:])}; "
-                             "pass a size to resize both")
+            raise GenferError(
+                f"pair {key!r} differs in size: {pa} (PRED_DIR, first folder) is {_hw(a)}, {pb} (GT_DIR, second "
+                f"folder) is {_hw(b)}",
+                fix="pass --size N to resize both images of every pair to N x N (PIL bicubic) first",
+            )
         out.append((a.to(dtype) / 255.0, b.to(dtype) / 255.0))
     return out
+
+
+def _hw(image: Tensor) -> str:
+    return f"{image.shape[-1]}x{image.shape[-2]} px"
 
 
 def _batches(

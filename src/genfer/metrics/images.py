@@ -16,6 +16,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from genfer.data.io import ImageError, decode_error
+
 IMAGE_EXTS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
@@ -72,12 +74,21 @@ def pair_by_name(dir_a: str | Path, dir_b: str | Path, recursive: bool = False) 
 
 
 def load_image(path: str | Path, size: int | None = None) -> Tensor:
-    """Read an image as RGB uint8 ``[3, H, W]``; optionally resize (PIL bicubic) to ``size`` x ``size``."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if size is not None and im.size != (size, size):
-            im = im.resize((size, size), resample=Image.Resampling.BICUBIC)
-        arr = np.asarray(im, dtype=np.uint8).copy()
+    """Read an image as RGB uint8 ``[3, H, W]``; optionally resize (PIL bicubic) to ``size`` x ``size``.
+
+    Raises:
+        genfer.data.io.ImageError: the file is missing, empty, truncated or not an image (named).
+    """
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if size is not None and im.size != (size, size):
+                im = im.resize((size, size), resample=Image.Resampling.BICUBIC)
+            arr = np.asarray(im, dtype=np.uint8).copy()
+    except Exception as e:  # Pillow raises many types on bad files; one message names the file
+        if Path(path).is_file() and Path(path).stat().st_size == 0:
+            raise ImageError(path, "empty file (0 bytes)") from None
+        raise decode_error(path, e) from None
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 

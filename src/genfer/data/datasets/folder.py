@@ -46,8 +46,9 @@ import numpy as np
 
 from genfer.core.registry import DATASETS
 from genfer.data.aus import read_openface_csv
-from genfer.data.base import FaceDataset, FaceItem
+from genfer.data.base import DatasetIndexError, FaceDataset, FaceItem
 from genfer.data.datasets._layout import list_images, subdirs
+from genfer.data.io import IMAGE_EXTENSIONS
 from genfer.data.labels import EXPRESSIONS, LABEL_MAPS, UNKNOWN, LabelMap, expression_index
 
 SPLIT_DIRS = {
@@ -167,6 +168,9 @@ class ImageFolder(FaceDataset):
                 items += [FaceItem(f, extra={"name": f.name}) for f in loose]
             else:
                 items += class_folder_items(self, d, self.label_map)
+        if not items:  # say why, rather than the base class's bare "no usable items"
+            raise DatasetIndexError(self.root, None, f"folder: no usable items for split {self.split!r}: "
+                                    f"{_why_no_items(dirs, self.problems)}")
         return items
 
     def _attach_aus(self, items: list[FaceItem]) -> list[FaceItem]:
@@ -277,4 +281,25 @@ class ImageFolder(FaceDataset):
             if get("subject"):
                 extra["subject"] = get("subject")
             items.append(FaceItem(path, label, extra=extra))
+        if not items and self.problems:
+            raise DatasetIndexError(file, None, f"folder: no usable items for split {self.split!r}: all "
+                                    f"{len(self.problems)} problem entries were skipped, e.g. {self.problems[0]}")
         return items
+
+
+def _why_no_items(dirs: list[Path], problems: list[str]) -> str:
+    """What the class folders under ``dirs`` hold instead of usable images, in words."""
+    classes = [c for d in dirs for c in subdirs(d)]
+    if not classes:
+        loose = sum(len(list_images(d)) for d in dirs)
+        return (f"no class folders (expected {dirs[0]}/<class>/*.jpg); "
+                + (f"{loose} images lie directly in it, outside any class folder" if loose else "it is empty"))
+    if problems and len(problems) >= len(classes):
+        return f"no folder is a class folder, e.g. {problems[0]}"
+    files = [p for c in classes for p in c.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    if not files:
+        return f"the class folders ({', '.join(c.name for c in classes[:5])}) hold no files"
+    empty = sum(p.stat().st_size == 0 for p in files)
+    exts = sorted({p.suffix.lower() or "(none)" for p in files})
+    return (f"the class folders hold {len(files)} files ({empty} of them empty, 0 bytes) but none is an image "
+            f"by its name (found endings {', '.join(exts[:6])}; images end in {', '.join(IMAGE_EXTENSIONS)})")
