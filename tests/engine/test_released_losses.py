@@ -1,8 +1,8 @@
 """TDGAN and the AU cycle GAN at their released defaults give the loss terms recorded before the
 engine refactor (``tests/fixtures/released_losses.json``).
 
-The fixture was written by the pre-refactor code (commit 6fa11c3's phase loop) with
-``python tests/engine/test_released_losses.py --write``: a few iterations of each method at its
+The fixture was written by the pre-refactor code (commit 6fa11c3's phase loop, in this file's
+first version) with ``python tests/engine/test_released_losses.py --write``: a few iterations of each method at its
 released architecture and optimiser settings, batch 2, fixed seeds, CPU, fp32. The test recomputes
 every term of every phase through the engine's iteration body and compares them.
 """
@@ -39,19 +39,11 @@ def _batch(cfg, step: int) -> dict[str, torch.Tensor]:
 
 
 def _iterate(method, opts, groups, batch, step) -> dict[str, float]:
-    """One iteration as the engine ran it (genfer.engine.loop.Trainer.iteration at 6fa11c3)."""
-    batch = method.prepare(batch)
-    cache: dict = {"step": step}
-    terms = {}
-    for phase in method.phases(step):
-        out = method.training_step(batch, phase, cache)
-        for p in groups[phase]:
-            p.grad = None
-        out.loss.backward()
-        opts[phase].step()
-        terms[f"{phase}/loss"] = float(out.loss.detach())
-        terms.update({f"{phase}/{k}": float(v) for k, v in out.terms.items()})
-    return terms
+    """One iteration through the engine's iteration body; every phase's loss and terms."""
+    from genfer.engine.step import run_iteration
+
+    res = run_iteration(method, method.prepare(batch), opts, groups, step)
+    return {k: float(v) for k, v in res.terms.items()}
 
 
 def compute(name: str) -> list[dict[str, float]]:

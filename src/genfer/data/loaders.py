@@ -19,7 +19,6 @@ from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from genfer.core.config import RunConfig
-from genfer.engine.distributed import DistInfo
 
 AUG_SCALE = 144 / 128  # TDGAN's Resize(144) -> RandomCrop(128)
 
@@ -155,17 +154,18 @@ class Batches:
         batch_size: int,
         size: int,
         seed: int,
-        dist_info: DistInfo,
+        rank: int,
+        world: int,
         augment: bool,
     ) -> None:
-        if batch_size % dist_info.world:
-            raise ValueError(f"batch size {batch_size} is not divisible by {dist_info.world} ranks")
+        if batch_size % world:
+            raise ValueError(f"batch size {batch_size} is not divisible by {world} ranks")
         self.kind, self.expr, self.faces = kind, expressions, faces
-        self.batch = batch_size // dist_info.world
+        self.batch = batch_size // world
         self.size, self.seed, self.augment = size, seed, augment
         n = len(expressions) if faces is None else max(len(expressions), len(faces))
         self.sampler = DistributedSampler(
-            range(n), num_replicas=dist_info.world, rank=dist_info.rank, shuffle=True, seed=seed, drop_last=True
+            range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True
         )
         self.steps_per_epoch = len(self.sampler) // self.batch
         if self.steps_per_epoch == 0:
@@ -220,8 +220,10 @@ def eval_batches(data: TensorSet, device: torch.device, batch_size: int = 256) -
         yield batch
 
 
-def build_data(cfg: RunConfig, kind: str, dist_info: DistInfo, progress: bool = True) -> tuple[Batches, TensorSet]:
-    """Training batches and the held-out expression set for a run."""
+def build_data(
+    cfg: RunConfig, kind: str, rank: int = 0, world: int = 1, progress: bool = True
+) -> tuple[Batches, TensorSet]:
+    """Training batches (this rank's shard of ``world``) and the held-out expression set for a run."""
     size, channels = cfg.model.image_size, cfg.model.channels
     d = cfg.data
     train_size = round(size * AUG_SCALE) if d.augment else size
@@ -230,5 +232,5 @@ def build_data(cfg: RunConfig, kind: str, dist_info: DistInfo, progress: bool = 
     faces = None
     if kind == "pairs":
         faces = load_source(d.faces, "train", size, channels, cfg, "faces", progress)
-    batches = Batches(kind, expr, faces, d.batch_size, size, cfg.train.seed, dist_info, d.augment)
+    batches = Batches(kind, expr, faces, d.batch_size, size, cfg.train.seed, rank, world, d.augment)
     return batches, test
