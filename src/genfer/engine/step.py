@@ -98,10 +98,10 @@ def run_iteration(
             if not bool(torch.isfinite(out.loss).item()):
                 finite = False
                 break
-            loss = out.loss.float() * w if accumulate > 1 else out.loss
+            loss = out.loss * w if accumulate > 1 else out.loss
             (scaler.scale(loss) if scaler is not None else loss).backward()
             for k, v in {"loss": out.loss, **out.terms}.items():
-                v = v.detach().float() * w
+                v = _wide(v.detach()) * w if accumulate > 1 else _wide(v.detach())
                 sums[k] = sums[k] + v if k in sums else v
         if not D.all_true(finite, device):
             res.skipped.append(phase)  # no update: the group keeps its weights and moments
@@ -123,6 +123,10 @@ def run_iteration(
     if stepped:
         scaler.update()
     return res
+
+
+def _wide(t: Tensor) -> Tensor:
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
 def _device(method: nn.Module) -> torch.device:

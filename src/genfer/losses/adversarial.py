@@ -3,6 +3,11 @@
 Every function takes raw (pre-sigmoid) scores of any shape and returns a scalar. ``kind`` names
 used by methods: ``wgan`` (Wasserstein critic, usually with ``gradient_penalty``), ``nonsaturating``
 (the standard GAN with the -log D(G(z)) generator objective), ``hinge``.
+
+The gradient penalties (WGAN-GP, R1) differentiate the critic with respect to its input inside
+the loss. They run that critic pass in fp32 with autocast switched off, so under bf16/fp16
+training the penalty is the fp32 one (a bf16 input gradient is too coarse for a norm pulled to
+1, and fp16 could underflow: the gradient scaler only scales the final loss, not this gradient).
 """
 
 from __future__ import annotations
@@ -73,6 +78,18 @@ def interpolate(real: Tensor, fake: Tensor, alpha: Tensor | None = None) -> Tens
     return alpha * fake + (1 - alpha) * real
 
 
+def _wide(x: Tensor) -> Tensor:
+    """bf16/fp16 tensors as fp32; fp32 and fp64 ones unchanged."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
+def fp32_scores(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """``critic(x)`` with autocast off, so in the weights' precision (fp32 when training in
+    bf16/fp16; nothing changes when training in fp32)."""
+    with torch.autocast(x.device.type, enabled=False):
+        return _wide(critic(_wide(x)))
+
+
 def gradient_penalty(
     critic: Callable[[Tensor], Tensor],
     real: Tensor,
@@ -98,16 +115,32 @@ def gradient_penalty(
     Returns:
         scalar penalty (unweighted).
     """
-    x = interpolate(real, fake, alpha).requires_grad_(True)
-    scores = critic(x)
-    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    x = interpolate(_wide(real), _wide(fake), None if alpha is None else _wide(alpha)).requires_grad_(True)
+    (grad,) = torch.autograd.grad(fp32_scores(critic, x).sum(), x, create_graph=True)
     norm = (grad.reshape(grad.shape[0], -1).square().sum(1) + eps).sqrt()
     return (norm - target).square().mean()
+
+
+def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
+    """R1 penalty ``E[||grad_x D(x)||^2]`` on real inputs (Mescheder et al. 2018), unweighted
+    (methods usually weight it by gamma / 2). Computed in fp32 like ``gradient_penalty``.
+
+    Args:
+        critic: maps inputs ``[B, ...]`` to scores (summed over any extra dimensions).
+        real: real inputs ``[B, ...]``.
+
+    Returns:
+        scalar penalty.
+    """
+    x = _wide(real.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(fp32_scores(critic, x).sum(), x, create_graph=True)
+    return grad.reshape(grad.shape[0], -1).square().sum(1).mean()
 
 
 __all__ = [
     "KINDS",
     "d_loss",
+    "fp32_scores",
     "g_loss",
     "gradient_penalty",
     "hinge_d_loss",
@@ -115,6 +148,7 @@ __all__ = [
     "interpolate",
     "nonsaturating_d_loss",
     "nonsaturating_g_loss",
+    "r1_penalty",
     "wgan_d_loss",
     "wgan_g_loss",
 ]
