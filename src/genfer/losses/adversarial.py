@@ -83,11 +83,14 @@ def _wide(x: Tensor) -> Tensor:
     return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
 
 
-def fp32_scores(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
-    """``critic(x)`` with autocast off, so in the weights' precision (fp32 when training in
-    bf16/fp16; nothing changes when training in fp32)."""
+def input_gradient(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """``d sum(critic(x)) / dx`` with its graph, computed with autocast off, so in the weights'
+    precision (fp32 when training in bf16/fp16; nothing changes when training in fp32). The
+    differentiation is inside too: on the CPU its ops would otherwise run under the caller's
+    autocast."""
     with torch.autocast(x.device.type, enabled=False):
-        return _wide(critic(_wide(x)))
+        (grad,) = torch.autograd.grad(_wide(critic(x)).sum(), x, create_graph=True)
+    return grad
 
 
 def gradient_penalty(
@@ -116,7 +119,7 @@ def gradient_penalty(
         scalar penalty (unweighted).
     """
     x = interpolate(_wide(real), _wide(fake), None if alpha is None else _wide(alpha)).requires_grad_(True)
-    (grad,) = torch.autograd.grad(fp32_scores(critic, x).sum(), x, create_graph=True)
+    grad = input_gradient(critic, x)
     norm = (grad.reshape(grad.shape[0], -1).square().sum(1) + eps).sqrt()
     return (norm - target).square().mean()
 
@@ -133,18 +136,18 @@ def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
         scalar penalty.
     """
     x = _wide(real.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(fp32_scores(critic, x).sum(), x, create_graph=True)
+    grad = input_gradient(critic, x)
     return grad.reshape(grad.shape[0], -1).square().sum(1).mean()
 
 
 __all__ = [
     "KINDS",
     "d_loss",
-    "fp32_scores",
     "g_loss",
     "gradient_penalty",
     "hinge_d_loss",
     "hinge_g_loss",
+    "input_gradient",
     "interpolate",
     "nonsaturating_d_loss",
     "nonsaturating_g_loss",
