@@ -325,7 +325,7 @@ def test_adversarial_losses_and_gradient_penalty():
 
 # --- engine and inference -------------------------------------------------------------------------
 def test_nan_guard_skips_the_critic_update(tiny_cfg):
-    from genfer.engine.loop import Trainer
+    from genfer.engine.trainer import Trainer
 
     tr = Trainer(tiny_cfg("au_cyclegan", "train.max_nonfinite=2"))
     d_before = {k: v.clone() for k, v in tr.method.D.state_dict().items()}
@@ -346,7 +346,7 @@ def test_nan_guard_skips_the_critic_update(tiny_cfg):
 def test_engine_run_then_edit_cli(tiny_cfg, tmp_path):
     from genfer.cli import edit as edit_cli
     from genfer.core.imaging import save_image
-    from genfer.engine.loop import train
+    from genfer.engine.trainer import train
 
     run = train(tiny_cfg("au_cyclegan"))
     assert (run / "summary.json").exists() and list((run / "samples").glob("*.png"))
