@@ -134,3 +134,29 @@ def test_stage_plan_is_checked():
         plan_stages([Stage("x", 0, optimizer="ranger")], groups, 10, "adam", "constant")
     with pytest.raises(ValueError, match="unique"):
         plan_stages([Stage("x", 2), Stage("x")], groups, 10, "adam", "constant")
+
+
+def test_frozen_subnetworks_stay_in_eval_mode():
+    from toy_method import Toy, ToyConfig
+
+    m = Toy(ToyConfig(with_prior=True))
+    m.train()
+    assert m.training and m.body.training and not m.prior.training
+
+
+def test_optimizers_by_name_and_registering_another():
+    from genfer.core.config import OptimConfig
+    from genfer.engine.optim import OPTIMIZERS, build_optimizer
+
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    sgd = build_optimizer("sgd", p, 0.1, OptimConfig(momentum=0.9, nesterov=True, weight_decay=0.01))
+    g = sgd.param_groups[0]
+    assert isinstance(sgd, torch.optim.SGD) and (g["momentum"], g["nesterov"], g["weight_decay"]) == (0.9, True, 0.01)
+    adamw = build_optimizer("adamw", p, 0.2, OptimConfig(betas=(0.5, 0.9)))
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.param_groups[0]["betas"] == (0.5, 0.9)
+    OPTIMIZERS.add("rmsprop_test", lambda params, lr, o: torch.optim.RMSprop(params, lr=lr))
+    try:
+        assert plan_stages([Stage("x", 0, optimizer="rmsprop_test")], ["a"], 4, "adam", "constant")
+        assert isinstance(build_optimizer("rmsprop_test", p, 0.1, OptimConfig()), torch.optim.RMSprop)
+    finally:
+        OPTIMIZERS._entries.pop("rmsprop_test")

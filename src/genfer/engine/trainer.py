@@ -83,11 +83,12 @@ class Trainer:
             torch.set_num_threads(t.threads)
         self.show = (t.progress if progress is None else progress) and dist.is_main
         self.log = RunLogger(self.run_dir, enabled=dist.is_main, tensorboard=t.tensorboard)
-        if t.accumulate < 1 or t.clip_grad_norm < 0 or t.ema_start < 0:
-            raise ValueError("train.accumulate must be >= 1, train.clip_grad_norm and train.ema_start >= 0")
+        if t.accumulate < 1 or t.clip_grad_norm < 0 or t.ema_start < 0 or not 0 <= t.ema < 1:
+            raise ValueError("train.accumulate must be >= 1, train.clip_grad_norm and train.ema_start >= 0, "
+                             "train.ema in [0, 1)")
+        resolved = resolve_precision(t.precision, device)
         # a resumed run keeps the precision it resolved at its start (exact resume)
-        self.precision = state.get("precision", resolve_precision(t.precision, device)) if state else (
-            resolve_precision(t.precision, device))
+        self.precision = state.get("precision", resolved) if state is not None else resolved
         self.scaler = make_scaler(self.precision, device)
 
         torch.manual_seed(t.seed)

@@ -135,6 +135,14 @@ class Method(nn.Module):
         loading a checkpoint; it must not touch the trained networks.
         """
 
+    def train(self, mode: bool = True) -> Method:
+        """``nn.Module.train``, except that frozen sub-networks always stay in eval mode (their
+        BatchNorm statistics and dropout are part of the pretrained function)."""
+        super().train(mode)
+        for m in self.frozen_modules().values():
+            m.eval()
+        return self
+
     def frozen_keys(self) -> set[str]:
         """State-dict keys that belong to ``frozen_modules()`` (what checkpoints leave out)."""
         frozen = [id(m) for m in self.frozen_modules().values()]
