@@ -82,7 +82,7 @@ class Trainer:
         if t.threads > 0:
             torch.set_num_threads(t.threads)
         self.show = (t.progress if progress is None else progress) and dist.is_main
-        self.log = RunLogger(self.run_dir, enabled=dist.is_main, tensorboard=t.tensorboard)
+        self.log = RunLogger(self.run_dir, enabled=dist.is_main, tensorboard=False)  # set-up rows; fit() reopens
         if t.accumulate < 1 or t.clip_grad_norm < 0 or t.ema_start < 0 or not 0 <= t.ema < 1:
             raise ValueError("train.accumulate must be >= 1, train.clip_grad_norm and train.ema_start >= 0, "
                              "train.ema in [0, 1)")
@@ -115,46 +115,56 @@ class Trainer:
 
         self.step, self.best, self.best_step, self.nonfinite, self.streak = 0, None, -1, 0, 0
         if state is not None:
-            latest = ck.resolve_checkpoint(self.run_dir, "latest")
-            ck.load_weights(method, latest)
-            self.step, self.best, self.best_step = state["step"], state["best"], state["best_step"]
-            self.nonfinite, self.streak = state["nonfinite"], state["streak"]
-            if self.ema is not None:
-                self.ema.load_state_dict(ck.read_tensors(latest / ck.EMA_FILE, device))
-            if self.scaler is not None and state.get("scaler"):
-                self.scaler.load_state_dict(state["scaler"])
-        self.span: Span | None = None
-        self._enter(span_at(self.spans, self.step), resumed=state is not None)
-        if state is not None:
-            saved = state["optimizers"]
-            if self.span.stage.name not in saved:  # checkpoints of one unnamed stage: {group: state}
-                saved = {self.span.stage.name: saved}
-            for n, opt in self.opts.items():
-                opt.load_state_dict(saved[self.span.stage.name][n])
-            torch.set_rng_state(state["rng_cpu"])
-            if device.type == "cuda" and state.get("rng_cuda") is not None:
-                torch.cuda.set_rng_state(state["rng_cuda"], device)
+            self._restore(state)
+        else:
+            self._enter(span_at(self.spans, 0))
         if t.compile:
             failed = compile_networks([m for mods in method.groups().values() for m in mods])
             if failed:
                 if dist.is_main:
                     print(failed)
                 self.log.log(self.step, "compile", {"fallback": failed})
-        self.log.log(self.step, "setup", {"precision": self.precision, "requested_precision": t.precision,
-                                          "stages": [[s.stage.name, s.start, s.end] for s in self.spans],
-                                          "resumed": state is not None})
-        if init_report is not None:
-            self.log.log(self.step, "init_from", {"source": init_report.source, "loaded": len(init_report.loaded),
-                                                  "skipped": len(init_report.skipped),
-                                                  "missed": len(init_report.missed)})
-            if dist.is_main:
-                (self.run_dir / "init_from.json").write_text(json.dumps(init_report.to_dict(), indent=1))
-                if self.show:
-                    print(init_report.summary())
         self.init_report = init_report
-        self.log.close()  # fit() reopens it (append)
+        self._record_setup(resumed=state is not None)
+        self.log.close()
         # fixed inputs for sample grids, drawn without touching the training RNG
         self.sample_batch = {k: v[:8] for k, v in method.prepare(self.batches.get(0, device)).items()}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Weights, counters, EMA, scaler, the stage's optimizers and the RNG of the latest checkpoint."""
+        latest = ck.resolve_checkpoint(self.run_dir, "latest")
+        ck.load_weights(self.method, latest)
+        self.step, self.best, self.best_step = state["step"], state["best"], state["best_step"]
+        self.nonfinite, self.streak = state["nonfinite"], state["streak"]
+        if self.ema is not None:
+            self.ema.load_state_dict(ck.read_tensors(latest / ck.EMA_FILE, self.device))
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self._enter(span_at(self.spans, self.step), resumed=True)
+        saved = state["optimizers"]
+        if self.span.stage.name not in saved:  # checkpoints of one unnamed stage: {group: state}
+            saved = {self.span.stage.name: saved}
+        for n, opt in self.opts.items():
+            opt.load_state_dict(saved[self.span.stage.name][n])
+        torch.set_rng_state(state["rng_cpu"])
+        if self.device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+
+    def _record_setup(self, resumed: bool) -> None:
+        """Log the resolved precision, the stage plan and the ``init_from`` report (also to
+        ``init_from.json``)."""
+        self.log.log(self.step, "setup", {"precision": self.precision, "requested_precision": self.cfg.train.precision,
+                                          "stages": [[s.stage.name, s.start, s.end] for s in self.spans],
+                                          "resumed": resumed})
+        rep = self.init_report
+        if rep is None:
+            return
+        self.log.log(self.step, "init_from", {"source": rep.source, "loaded": len(rep.loaded),
+                                              "skipped": len(rep.skipped), "missed": len(rep.missed)})
+        if self.dist.is_main:
+            (self.run_dir / "init_from.json").write_text(json.dumps(rep.to_dict(), indent=1))
+            if self.show:
+                print(rep.summary())
 
     # --- stages -----------------------------------------------------------------------------
     def _enter(self, span: Span, resumed: bool = False) -> None:
