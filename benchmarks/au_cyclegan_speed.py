@@ -15,6 +15,7 @@ kernel (see benchmarks/tdgan_speed.py); the default is glibc's own behaviour for
     python benchmarks/au_cyclegan_speed.py                       # both, released defaults (~3 min)
     python benchmarks/au_cyclegan_speed.py --impl genfer --reps 2 --warmup 1
     python benchmarks/au_cyclegan_speed.py --profile              # torch.profiler table, one genfer iteration
+    python benchmarks/au_cyclegan_speed.py --precision fp32,bf16  # genfer in both precisions, one run
 """
 
 from __future__ import annotations
@@ -62,9 +63,10 @@ def _median_time(fn, reps: int, warmup: int) -> float:
 
 
 class GenferRunner:
-    """The engine contract (genfer.engine.loop.Trainer.iteration), timed per phase."""
+    """The engine's iteration body (genfer.engine.step.run_iteration), timed per phase."""
 
-    def __init__(self, torch, cfg, lr: float, betas: tuple[float, float]):
+    def __init__(self, torch, cfg, lr: float, betas: tuple[float, float], precision: str = "fp32"):
+        from genfer.engine.precision import make_scaler
         from genfer.models.au_cyclegan import AUCycleGAN
 
         self.torch = torch
@@ -72,33 +74,54 @@ class GenferRunner:
         self.m.train()
         self.groups = {g: [p for mod in mods for p in mod.parameters()] for g, mods in self.m.groups().items()}
         self.opts = {g: torch.optim.Adam(ps, lr, betas=betas) for g, ps in self.groups.items()}
+        self.precision, self.scaler = precision, make_scaler(precision, torch.device("cpu"))
         self.phase_times: dict[str, list[float]] = {}
+        _time_phases(self.m, self.opts, self.phase_times)
 
     def iteration(self, batch, step: int) -> dict:
-        m = self.m
-        batch = m.prepare(batch)
-        cache: dict = {}
-        losses = {}
-        for phase in m.phases(step):
-            t0 = CLOCK()
-            out = m.training_step(batch, phase, cache)
-            t1 = CLOCK()
-            for p in self.groups[phase]:
-                p.grad = None
-            out.loss.backward()
-            t2 = CLOCK()
-            self.opts[phase].step()
-            t3 = CLOCK()
-            for key, dt in ((f"{phase} fwd", t1 - t0), (f"{phase} bwd", t2 - t1), (f"{phase} step", t3 - t2)):
-                self.phase_times.setdefault(key, []).append(dt)
-            losses[phase] = float(out.loss.detach())
-        return losses
+        from genfer.engine.step import run_iteration
+
+        t0 = CLOCK()
+        self.phase_times["_parts"] = []
+        res = run_iteration(self.m, self.m.prepare(batch), self.opts, self.groups, step,
+                            precision=self.precision, scaler=self.scaler)
+        rest = CLOCK() - t0 - sum(self.phase_times.pop("_parts"))
+        self.phase_times.setdefault("bwd + rest", []).append(rest)
+        return {k.split("/")[0]: float(v) for k, v in res.terms.items() if k.endswith("/loss")}
 
     def infer(self, batch) -> None:
-        self.m.edit(batch["image"], batch["aus"])
+        from genfer.engine.precision import autocast
+
+        with autocast(self.precision, self.torch.device("cpu")):
+            self.m.edit(batch["image"], batch["aus"])
 
     def networks(self):
         return self.m.G, self.m.D
+
+
+def _time_phases(m, opts: dict, times: dict[str, list[float]]) -> None:
+    """Record each phase's forward (``training_step``) and optimizer-step time in ``times``; the
+    iteration's remainder is the backward passes (and the engine's bookkeeping)."""
+    step_fn = m.training_step
+
+    def timed_step(batch, phase, cache):
+        t = CLOCK()
+        out = step_fn(batch, phase, cache)
+        _add(times, f"{phase} fwd", CLOCK() - t)
+        return out
+
+    m.training_step = timed_step
+    for phase, opt in opts.items():
+        start = {}
+        opt.register_step_pre_hook(lambda *a, start=start: start.__setitem__("t", CLOCK()))
+        opt.register_step_post_hook(lambda *a, start=start, phase=phase: _add(times, f"{phase} step",
+                                                                              CLOCK() - start["t"]))
+
+
+def _add(times: dict[str, list[float]], key: str, dt: float) -> None:
+    times.setdefault(key, []).append(dt)
+    if "_parts" in times:
+        times["_parts"].append(dt)
 
 
 class ReferenceRunner:
@@ -142,13 +165,16 @@ def child(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = AUCycleGANConfig(image_size=args.size)
-    runner = (GenferRunner if args.impl == "genfer" else ReferenceRunner)(torch, cfg, 2e-4, (0.5, 0.999))
+    if args.impl == "genfer":
+        runner = GenferRunner(torch, cfg, 2e-4, (0.5, 0.999), args.precision)
+    else:
+        runner = ReferenceRunner(torch, cfg, 2e-4, (0.5, 0.999))
     g = torch.Generator().manual_seed(0)
     batch = {
         "image": torch.randint(0, 256, (args.batch, 3, args.size, args.size), dtype=torch.uint8, generator=g),
         "aus": torch.rand(args.batch, 17, generator=g) * 5,
     }
-    res: dict = {"impl": args.impl, "allocator": args.allocator, "tuned": tuned}
+    res: dict = {"impl": args.impl, "allocator": args.allocator, "tuned": tuned, "precision": args.precision}
     g_net, d_net = runner.networks()
     res["params_g"] = sum(p.numel() for p in g_net.parameters())
     res["params_d"] = sum(p.numel() for p in d_net.parameters())
@@ -202,6 +228,9 @@ def main() -> None:
                    help="reference keeps each step's loss graph until the next iteration, as the release's loop")
     p.add_argument("--profile", action="store_true", help="profile one genfer iteration")
     p.add_argument("--rows", type=int, default=30, help="profiler rows")
+    p.add_argument("--precision", default="fp32",
+                   help="genfer's train.precision, or a comma-separated list measured one after the other "
+                   "(e.g. fp32,bf16); the reference always runs fp32")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child or args.profile:
@@ -216,22 +245,22 @@ def main() -> None:
 
     impls = ["reference", "genfer"] if args.impl == "both" else [args.impl]
     allocs = ["default", "tuned"] if args.allocator == "both" else [args.allocator]
+    precisions = args.precision.split(",")
+    cols = [(i, a, pr) for a in allocs for i in impls for pr in (precisions if i == "genfer" else ["fp32"])]
     results = {}
-    for alloc in allocs:
-        for impl in impls:
-            cmd = [sys.executable, __file__, "--child", "--impl", impl, "--allocator", alloc]
-            cmd += ["--keep-graphs"] if args.keep_graphs else []
-            for opt in ("reps", "warmup", "batch", "size", "threads", "clock"):
-                cmd += [f"--{opt}", str(getattr(args, opt))]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
-            results[(impl, alloc)] = json.loads(line[len("RESULT ") :])
-            print(f"done: {impl} ({alloc} allocator)", file=sys.stderr)
+    for impl, alloc, prec in cols:
+        cmd = [sys.executable, __file__, "--child", "--impl", impl, "--allocator", alloc, "--precision", prec]
+        cmd += ["--keep-graphs"] if args.keep_graphs else []
+        for opt in ("reps", "warmup", "batch", "size", "threads", "clock"):
+            cmd += [f"--{opt}", str(getattr(args, opt))]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
+        results[(impl, alloc, prec)] = json.loads(line[len("RESULT ") :])
+        print(f"done: {impl} ({alloc} allocator, {prec})", file=sys.stderr)
 
-    cols = [(i, a) for a in allocs for i in impls]
-    head = [f"{i} ({a})" for i, a in cols]
-    pairs = [(("genfer", a), ("reference", a)) for a in allocs if len(impls) == 2]
-    head += [f"x {o[1]}" for o, _ in pairs]
+    head = [f"{i} ({a}{'' if p == 'fp32' else ', ' + p})" for i, a, p in cols]
+    pairs = [(("genfer", a, pr), ("reference", a, "fp32")) for a in allocs for pr in precisions if len(impls) == 2]
+    head += [f"x {o[1]}{'' if o[2] == 'fp32' else ' ' + o[2]}" for o, _ in pairs]
     print(f"AU cycle GAN speed, batch {args.batch}, 3x{args.size}x{args.size}, {args.threads} threads, "
           f"median of {args.reps} after {args.warmup} warm-up(s), {args.clock} clock")
     print(f"{'':34s}" + "".join(f"{h:>22s}" for h in head) + f"{'issue (released)':>20s}")
@@ -241,11 +270,11 @@ def main() -> None:
         comparable = args.size == 112 and (args.batch == 32 or key.startswith("params"))
         ref = fmt.format(RELEASED[key]) if comparable else "-"
         print(f"{label:34s}" + "".join(f"{c:>22s}" for c in cells) + f"{ref:>20s}")
-    for alloc in allocs:
-        if ("genfer", alloc) in results:
-            print(f"\ngenfer per-phase medians ({alloc} allocator), seconds:")
-            for k, v in results[("genfer", alloc)]["phases"].items():
-                print(f"  {k:8s} {v:.3f}")
+    for impl, alloc, prec in cols:
+        if impl == "genfer":
+            print(f"\ngenfer per-phase medians ({alloc} allocator, {prec}), seconds:")
+            for k, v in results[(impl, alloc, prec)]["phases"].items():
+                print(f"  {k:10s} {v:.3f}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ both implementations under both settings.
     python benchmarks/tdgan_speed.py --reps 1 --runs reference:default,genfer:default
     python benchmarks/tdgan_speed.py --threads 1 --clock cpu   # steadier when the cores are shared
     python benchmarks/tdgan_speed.py --profile G      # torch.profiler table of one genfer G iteration
+    python benchmarks/tdgan_speed.py --runs reference:tuned,genfer:tuned --precision fp32,bf16
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def _batch(torch, b: int, size: int):
 
 
 class GenferRunner:
-    def __init__(self, torch, cfg):
+    def __init__(self, torch, cfg, precision: str = "fp32"):
+        from genfer.engine.precision import make_scaler
         from genfer.models.tdgan import TDGAN
 
         self.torch = torch
@@ -84,31 +86,57 @@ class GenferRunner:
         groups = self.m.groups()
         self.groups = {g: [p for mod in mods for p in mod.parameters()] for g, mods in groups.items()}
         self.opts = {g: torch.optim.Adam(ps, lr=1e-4) for g, ps in self.groups.items()}
+        self.precision, self.scaler = precision, make_scaler(precision, torch.device("cpu"))
         self.phase_times: dict[str, list[float]] = {}
+        _time_phases(self.m, self.opts, self.phase_times)
 
     def iteration(self, batch, step: int) -> None:
-        """The engine contract (genfer.engine.loop.Trainer.iteration), timed per phase."""
-        m = self.m
-        batch = m.prepare(batch)
-        cache: dict = {}
-        for phase in m.phases(step):
-            t0 = CLOCK()
-            out = m.training_step(batch, phase, cache)
-            t1 = CLOCK()
-            for p in self.groups[phase]:
-                p.grad = None
-            out.loss.backward()
-            t2 = CLOCK()
-            self.opts[phase].step()
-            t3 = CLOCK()
-            for key, dt in ((f"{phase} fwd", t1 - t0), (f"{phase} bwd", t2 - t1), (f"{phase} step", t3 - t2)):
-                self.phase_times.setdefault(key, []).append(dt)
+        """The engine's iteration body (genfer.engine.step.run_iteration), timed per phase."""
+        from genfer.engine.step import run_iteration
+
+        t0 = CLOCK()
+        self.phase_times["_parts"] = []
+        run_iteration(self.m, self.m.prepare(batch), self.opts, self.groups, step, precision=self.precision,
+                      scaler=self.scaler)
+        rest = CLOCK() - t0 - sum(self.phase_times.pop("_parts"))
+        self.phase_times.setdefault("bwd + rest", []).append(rest)
 
     def transfer(self, batch) -> None:
-        self.m.transfer(batch["x_f"], batch["x_e"])
+        from genfer.engine.precision import autocast
+
+        with autocast(self.precision, self.torch.device("cpu")):
+            self.m.transfer(batch["x_f"], batch["x_e"])
 
     def classify(self, batch) -> None:
-        self.m.classify(batch["x_e"])
+        from genfer.engine.precision import autocast
+
+        with autocast(self.precision, self.torch.device("cpu")):
+            self.m.classify(batch["x_e"])
+
+
+def _time_phases(m, opts: dict, times: dict[str, list[float]]) -> None:
+    """Record each phase's forward (``training_step``) and optimizer-step time in ``times``; the
+    iteration's remainder is the backward passes (and the engine's bookkeeping)."""
+    step_fn = m.training_step
+
+    def timed_step(batch, phase, cache):
+        t = CLOCK()
+        out = step_fn(batch, phase, cache)
+        _add(times, f"{phase} fwd", CLOCK() - t)
+        return out
+
+    m.training_step = timed_step
+    for phase, opt in opts.items():
+        start = {}
+        opt.register_step_pre_hook(lambda *a, start=start: start.__setitem__("t", CLOCK()))
+        opt.register_step_post_hook(lambda *a, start=start, phase=phase: _add(times, f"{phase} step",
+                                                                              CLOCK() - start["t"]))
+
+
+def _add(times: dict[str, list[float]], key: str, dt: float) -> None:
+    times.setdefault(key, []).append(dt)
+    if "_parts" in times:
+        times["_parts"].append(dt)
 
 
 class ReferenceRunner:
@@ -149,9 +177,9 @@ def child(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cfg = TDGANConfig(image_size=args.size)
-    runner = (GenferRunner if args.impl == "genfer" else ReferenceRunner)(torch, cfg)
+    runner = GenferRunner(torch, cfg, args.precision) if args.impl == "genfer" else ReferenceRunner(torch, cfg)
     batch = _batch(torch, args.batch, args.size)
-    res: dict = {"impl": args.impl, "allocator": args.allocator, "tuned": tuned}
+    res: dict = {"impl": args.impl, "allocator": args.allocator, "tuned": tuned, "precision": args.precision}
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -209,6 +237,9 @@ def main() -> None:
                    help="wall time, or process CPU time (steadier on a shared machine with --threads 1)")
     p.add_argument("--profile", choices=list(KINDS), help="profile one genfer iteration of this kind")
     p.add_argument("--rows", type=int, default=30, help="profiler rows")
+    p.add_argument("--precision", default="fp32",
+                   help="genfer's train.precision, or a comma-separated list measured one after the other "
+                   "(e.g. fp32,bf16); the reference always runs fp32")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child or args.profile:
@@ -217,24 +248,28 @@ def main() -> None:
             print("RESULT " + json.dumps(res))
         return
 
-    runs = [tuple(r.split(":")) for r in args.runs.split(",")]
+    precisions = args.precision.split(",")
+    runs = []
+    for r in args.runs.split(","):
+        impl, alloc = r.split(":")
+        runs += [(impl, alloc, pr) for pr in (precisions if impl == "genfer" else ["fp32"])]
     results = {}
-    for impl, alloc in runs:
-        cmd = [sys.executable, __file__, "--child", "--impl", impl, "--allocator", alloc]
+    for impl, alloc, prec in runs:
+        cmd = [sys.executable, __file__, "--child", "--impl", impl, "--allocator", alloc, "--precision", prec]
         for opt in ("reps", "warmup", "batch", "size", "threads", "clock"):
             cmd += [f"--{opt}", str(getattr(args, opt))]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         line = next(ln for ln in out.splitlines() if ln.startswith("RESULT "))
-        results[(impl, alloc)] = json.loads(line[len("RESULT ") :])
-        print(f"done: {impl} ({alloc} allocator)", file=sys.stderr)
+        results[(impl, alloc, prec)] = json.loads(line[len("RESULT ") :])
+        print(f"done: {impl} ({alloc} allocator, {prec})", file=sys.stderr)
 
     cols = list(results)
-    head = [f"{i} ({a})" for i, a in cols]
+    head = [f"{i} ({a}{'' if p == 'fp32' else ', ' + p})" for i, a, p in cols]
     # genfer against the release under the same allocator, and tuned genfer against the release as is
-    pairs = [(("genfer", a), ("reference", a)) for a in ("default", "tuned")]
-    pairs.append((("genfer", "tuned"), ("reference", "default")))
+    pairs = [(("genfer", a, pr), ("reference", a, "fp32")) for a in ("default", "tuned") for pr in precisions]
+    pairs += [(("genfer", "tuned", pr), ("reference", "default", "fp32")) for pr in precisions]
     pairs = [(o, t) for o, t in pairs if o in results and t in results]
-    head += [f"x {o[1]}/{t[1]}" for o, t in pairs]
+    head += [f"x {o[1]}/{t[1]}{'' if o[2] == 'fp32' else ' ' + o[2]}" for o, t in pairs]
     print(f"TDGAN speed, batch {args.batch}, 1x{args.size}x{args.size}, {args.threads} threads, "
           f"median of {args.reps} after {args.warmup} warm-up(s), {args.clock} clock")
     print(f"{'':34s}" + "".join(f"{h:>21s}" for h in head))
@@ -242,10 +277,10 @@ def main() -> None:
         cells = [fmt.format(results[c][key]) for c in cols]
         cells += [f"{_speedup(key, results[o][key], results[t][key]):.2f}x" for o, t in pairs]
         print(f"{label:34s}" + "".join(f"{c:>21s}" for c in cells))
-    for impl, alloc in cols:
+    for impl, alloc, prec in cols:
         if impl == "genfer":
-            print(f"\ngenfer per-phase medians ({alloc} allocator), seconds:")
-            for k, v in results[(impl, alloc)]["phases"].items():
+            print(f"\ngenfer per-phase medians ({alloc} allocator, {prec}), seconds:")
+            for k, v in results[(impl, alloc, prec)]["phases"].items():
                 print(f"  {k:14s} {v:.3f}")
 
 

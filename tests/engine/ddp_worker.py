@@ -7,7 +7,7 @@ import torch
 
 from genfer.core.config import make_config
 from genfer.engine.distributed import shutdown
-from genfer.engine.loop import Trainer
+from genfer.engine.trainer import Trainer
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

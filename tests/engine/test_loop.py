@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from genfer.engine import checkpoint as ck
-from genfer.engine.loop import Trainer, TrainingDiverged, train
+from genfer.engine.trainer import Trainer, TrainingDiverged, train
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -53,7 +53,7 @@ _KILLED_RUN = textwrap.dedent(
     import os, signal, sys, torch
     torch.set_num_threads(1)
     from genfer.core.config import make_config
-    from genfer.engine.loop import Trainer
+    from genfer.engine.trainer import Trainer
     cfg = make_config("tdgan", "tiny", sys.argv[1:])
     t = Trainer(cfg)
     t.fit(stop_after=int(os.environ["STOP_AFTER"]))

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from genfer.engine.loop import Trainer
 from genfer.engine.schedule import SCHEDULES, lr_factor
+from genfer.engine.trainer import Trainer
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
@@ -46,10 +46,10 @@ def test_time_budget_ends_the_run_as_a_finished_one(tiny_cfg, monkeypatch):
     import json
 
     from genfer.engine import checkpoint as ck
-    from genfer.engine import loop
+    from genfer.engine import trainer
 
     clock = iter(range(0, 10_000, 30))  # every perf_counter() call advances 30 s
-    monkeypatch.setattr(loop.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(trainer.time, "perf_counter", lambda: float(next(clock)))
     cfg = tiny_cfg("tdgan", "train.max_steps=50", "train.max_minutes=2", "train.eval_every=100",
                    "train.threads=1", "train.name=budget")
     run = Trainer(cfg).fit()

@@ -14,6 +14,7 @@ from torch import nn
 
 from genfer.core.config import make_config
 from genfer.core.registry import METHODS
+from genfer.engine.step import run_iteration as engine_iteration
 from genfer.losses import adversarial as adv
 from genfer.models.au_cyclegan import AUCycleGAN, AUCycleGANConfig, editing, emotion_aus, parse_aus
 from genfer.models.au_cyclegan.networks import Critic, DownConv, Generator, UpConv
@@ -44,18 +45,13 @@ def n_params(mod: nn.Module) -> int:
 
 
 def run_iteration(m: AUCycleGAN, opts: dict, batch: dict, step: int = 0) -> dict[str, float]:
-    """The engine contract: per phase, clear the group's grads, backprop, step its optimizer."""
-    cache: dict = {}
-    batch = m.prepare(batch)
+    """One engine iteration (``genfer.engine.step.run_iteration``); ``{phase: loss, term: value}``."""
+    groups = {g: [p for mod in mods for p in mod.parameters()] for g, mods in m.groups().items()}
+    res = engine_iteration(m, m.prepare(batch), opts, groups, step)
     out = {}
-    for phase in m.phases(step):
-        res = m.training_step(batch, phase, cache)
-        for p in (p for mod in m.groups()[phase] for p in mod.parameters()):
-            p.grad = None
-        res.loss.backward()
-        opts[phase].step()
-        out[phase] = res.loss.item()
-        out.update({k: v.item() for k, v in res.terms.items()})
+    for key, v in res.terms.items():
+        phase, term = key.split("/")
+        out[phase if term == "loss" else term] = v.item()
     return out
 
 
@@ -329,7 +325,7 @@ def test_adversarial_losses_and_gradient_penalty():
 
 # --- engine and inference -------------------------------------------------------------------------
 def test_nan_guard_skips_the_critic_update(tiny_cfg):
-    from genfer.engine.loop import Trainer
+    from genfer.engine.trainer import Trainer
 
     tr = Trainer(tiny_cfg("au_cyclegan", "train.max_nonfinite=2"))
     d_before = {k: v.clone() for k, v in tr.method.D.state_dict().items()}
@@ -350,7 +346,7 @@ def test_nan_guard_skips_the_critic_update(tiny_cfg):
 def test_engine_run_then_edit_cli(tiny_cfg, tmp_path):
     from genfer.cli import edit as edit_cli
     from genfer.core.imaging import save_image
-    from genfer.engine.loop import train
+    from genfer.engine.trainer import train
 
     run = train(tiny_cfg("au_cyclegan"))
     assert (run / "summary.json").exists() and list((run / "samples").glob("*.png"))

@@ -11,6 +11,7 @@ import torch
 
 from genfer.core.config import make_config
 from genfer.core.registry import METHODS
+from genfer.engine.step import run_iteration as engine_iteration
 from genfer.models.tdgan import TDGAN, TDGANConfig
 from genfer.models.tdgan.networks import ClassifierHead, Decoder, Encoder, pooled_size
 from genfer.models.tdgan.released import from_released, load_released, released_state_dicts, to_released
@@ -35,19 +36,13 @@ def pair_batch(cfg: TDGANConfig, b: int = 4, seed: int = 0) -> dict[str, torch.T
 
 
 def run_iteration(m: TDGAN, opts: dict, batch: dict, step: int) -> dict[str, float]:
-    """The engine contract: per phase, clear the group's grads, backprop, step its optimizer."""
-    cache: dict = {"step": step}
-    batch = m.prepare(batch)
+    """One engine iteration (``genfer.engine.step.run_iteration``); ``{phase: loss, term: value}``."""
+    groups = {g: [p for mod in mods for p in mod.parameters()] for g, mods in m.groups().items()}
+    res = engine_iteration(m, m.prepare(batch), opts, groups, step)
     out = {}
-    for phase in m.phases(step):
-        res = m.training_step(batch, phase, cache)
-        params = [p for mod in m.groups()[phase] for p in mod.parameters()]
-        for p in params:
-            p.grad = None
-        res.loss.backward()
-        opts[phase].step()
-        out[phase] = res.loss.item()
-        out.update({k: v.item() for k, v in res.terms.items()})
+    for key, v in res.terms.items():
+        phase, term = key.split("/")
+        out[phase if term == "loss" else term] = v.item()
     return out
 
 

@@ -24,6 +24,28 @@ CONFIG_DIR = Path(__file__).parent.parent / "configs"
 
 
 @dataclass
+class MethodConfig:
+    """What every method's config holds besides its own hyper-parameters (methods extend it).
+
+    Args:
+        image_size: square input side in pixels.
+        channels: image channels (1 = grey, 3 = RGB).
+        crop: name of the face-crop preset the method's images follow ("" = none).
+        init_from: start a fresh run from these weights: a run directory (its best checkpoint,
+            else the latest), a checkpoint directory or a ``.safetensors`` file; "" = none. Keys
+            whose shapes differ are skipped; the engine logs what was loaded, skipped and missed.
+        init_keys: glob patterns of the state-dict keys ``init_from`` may load (empty = all),
+            e.g. ``["enc_ER.*"]``.
+    """
+
+    image_size: int = 64
+    channels: int = 3
+    crop: str = ""
+    init_from: str = ""
+    init_keys: list[str] = field(default_factory=list)
+
+
+@dataclass
 class DataConfig:
     """Where training and evaluation images come from.
 
@@ -59,12 +81,16 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam settings shared by every network group unless ``group_lr`` overrides one.
+    """Optimizer settings shared by every network group (a method's stage may override some).
 
     Args:
+        optimizer: a name in ``genfer.engine.optim.OPTIMIZERS``: ``adam`` (the papers'), ``adamw``,
+            ``sgd``.
         lr: learning rate.
-        betas: Adam (beta1, beta2).
-        weight_decay: L2 weight decay.
+        betas: Adam/AdamW (beta1, beta2).
+        momentum: SGD momentum.
+        nesterov: SGD with Nesterov momentum.
+        weight_decay: weight decay (L2 for Adam and SGD, decoupled for AdamW).
         group_lr: per network-group learning rates, e.g. ``{"D_FR": 4e-4}``.
         schedule: learning-rate multiplier over the run: ``constant`` (the papers' setting),
             ``cosine`` or ``linear`` decay from 1 to ``final_lr_ratio`` after ``warmup_steps``.
@@ -72,8 +98,11 @@ class OptimConfig:
         final_lr_ratio: the multiplier reached at the last iteration for ``cosine``/``linear``.
     """
 
+    optimizer: str = "adam"
     lr: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.0
+    nesterov: bool = False
     weight_decay: float = 0.0
     group_lr: dict[str, float] = field(default_factory=dict)
     schedule: str = "constant"
@@ -103,6 +132,18 @@ class TrainConfig:
         name: run directory name (default: ``<method>-<timestamp>``).
         tensorboard: also write TensorBoard event files when tensorboard is installed.
         progress: show a progress bar.
+        precision: ``fp32``; ``bf16`` or ``fp16`` autocast of the forward passes (fp16 adds a
+            gradient scaler); ``auto``: bf16 on CUDA devices that support it and on CPUs with AMX,
+            else fp32. The resolved choice is logged and kept in the training state.
+        compile: ``torch.compile`` the method's networks (falls back to eager, with a one-line
+            message, when compiling fails).
+        ema: decay of an exponential moving average of the networks the method names in
+            ``ema_modules()`` (0 = off; e.g. 0.999). The averaged weights are used for sample
+            grids, evaluation and inference, and stored in checkpoints (``ema.safetensors``).
+        ema_start: iterations before the average starts; until then it copies the weights.
+        accumulate: split each step's batch into this many micro-batches whose gradients are
+            summed before one optimizer step (same result as the whole batch, less memory).
+        clip_grad_norm: clip each phase's gradient norm to this value before its step (0 = off).
     """
 
     epochs: int = 100
@@ -120,6 +161,12 @@ class TrainConfig:
     name: str = ""
     tensorboard: bool = True
     progress: bool = True
+    precision: str = "fp32"
+    compile: bool = False
+    ema: float = 0.0
+    ema_start: int = 0
+    accumulate: int = 1
+    clip_grad_norm: float = 0.0
 
 
 @dataclass

@@ -45,8 +45,6 @@ def build_data(
         ``(batches, test)``: ``batches.get(step, device)`` gives the kind's dict of tensors;
         ``test`` is the decoded held-out set for ``eval_batches``.
     """
-    if not isinstance(rank, int):  # the engine's DistInfo, until it passes plain ints
-        rank, world = rank.rank, rank.world
     data_kind = DATA_KINDS.get(kind)()
     sets, test = data_kind.load(cfg, progress)
     batches = Batches(data_kind, sets, cfg.data.batch_size, cfg.model.image_size, cfg.train.seed, rank, world)

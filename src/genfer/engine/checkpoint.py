@@ -1,7 +1,10 @@
 """Checkpoints: directories written atomically, loaded without executing code.
 
 A checkpoint is a directory holding
-- ``model.safetensors``: every network of the method (its ``state_dict``),
+- ``model.safetensors``: every network of the method (its ``state_dict``) except the frozen
+  pretrained sub-networks (``Method.frozen_modules()``), which ``load_pretrained`` fills instead,
+- ``ema.safetensors`` (with ``train.ema``): the averaged weights of ``Method.ema_modules()``, under
+  the same keys; ``load_method`` puts them in place of the trained ones,
 - ``config.yaml``: the resolved run config,
 - ``training_state.pt``: optimizer states, step, epoch, counters and RNG states; only tensors and
   plain Python containers, so it loads with ``torch.load(weights_only=True)``.
@@ -26,6 +29,7 @@ from torch import nn
 from genfer.core.config import RunConfig
 
 MODEL_FILE = "model.safetensors"
+EMA_FILE = "ema.safetensors"
 CONFIG_FILE = "config.yaml"
 STATE_FILE = "training_state.pt"
 
@@ -34,24 +38,38 @@ class CheckpointError(ValueError):
     """A checkpoint path that is missing, incomplete or not a genfer checkpoint."""
 
 
+def frozen_keys(method: nn.Module) -> set[str]:
+    """State-dict keys of the method's frozen pretrained sub-networks (none for a plain module)."""
+    return method.frozen_keys() if hasattr(method, "frozen_keys") else set()
+
+
 def save_checkpoint(
-    ckpt_dir: str | Path, method: nn.Module, cfg: RunConfig, state: dict[str, Any] | None = None
+    ckpt_dir: str | Path,
+    method: nn.Module,
+    cfg: RunConfig,
+    state: dict[str, Any] | None = None,
+    ema: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write a checkpoint directory atomically (temp directory + rename).
 
     Args:
         ckpt_dir: target directory; replaced if it exists.
-        method: the module whose ``state_dict`` is saved.
+        method: the module whose ``state_dict`` is saved, less its frozen sub-networks.
         cfg: resolved run config.
         state: training state (tensors, numbers, strings, lists, dicts only).
+        ema: averaged weights (``genfer.engine.ema.EMA.state_dict()``), saved as ``ema.safetensors``.
     """
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = ckpt_dir.with_name(f".{ckpt_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    tensors = {k: v.detach().contiguous().cpu() for k, v in method.state_dict().items()}
+    skip = frozen_keys(method)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in method.state_dict().items() if k not in skip}
     save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "genfer", "method": cfg.method})
+    if ema is not None:
+        averaged = {k: v.detach().contiguous().cpu() for k, v in ema.items()}
+        save_file(averaged, str(tmp / EMA_FILE), metadata={"format": "genfer-ema", "method": cfg.method})
     cfg.save(tmp / CONFIG_FILE)
     if state is not None:
         torch.save(state, tmp / STATE_FILE)
@@ -101,19 +119,34 @@ def load_config(ckpt: str | Path) -> RunConfig:
     return RunConfig.load(ckpt / CONFIG_FILE)
 
 
-def load_weights(method: nn.Module, ckpt: str | Path, strict: bool = True) -> None:
-    """Load ``model.safetensors`` into ``method`` (safetensors never executes code)."""
+def load_weights(method: nn.Module, ckpt: str | Path, strict: bool = True, ema: bool = False) -> None:
+    """Load ``model.safetensors`` into ``method`` (safetensors never executes code).
+
+    ``strict`` accepts the absence of frozen sub-networks' keys, which checkpoints never hold.
+    With ``ema``, the averaged weights (``ema.safetensors``, if the run kept them) replace the
+    trained ones of the networks they cover.
+    """
     ckpt = resolve_checkpoint(ckpt)
-    try:
-        tensors = load_file(str(ckpt / MODEL_FILE), device=str(_device_of(method)))
-    except Exception as e:  # safetensors raises several error types for damaged files
-        raise CheckpointError(f"{ckpt / MODEL_FILE}: cannot read weights: {e}") from None
+    tensors = read_tensors(ckpt / MODEL_FILE, _device_of(method))
     missing, unexpected = method.load_state_dict(tensors, strict=False)
+    missing = [k for k in missing if k not in frozen_keys(method)]
+    if ema and (ckpt / EMA_FILE).is_file():
+        averaged = read_tensors(ckpt / EMA_FILE, _device_of(method))
+        _, extra = method.load_state_dict(averaged, strict=False)
+        unexpected = [*unexpected, *extra]
     if strict and (missing or unexpected):
         raise CheckpointError(
             f"{ckpt / MODEL_FILE}: weights do not fit {type(method).__name__} "
             f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
+
+
+def read_tensors(path: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file, or ``CheckpointError`` naming it."""
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as e:  # safetensors raises several error types for damaged files
+        raise CheckpointError(f"{path}: cannot read weights: {e}") from None
 
 
 def load_training_state(ckpt: str | Path) -> dict[str, Any]:
@@ -124,15 +157,34 @@ def load_training_state(ckpt: str | Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def load_method(ckpt: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig]:
-    """Build the method a checkpoint describes and load its weights, in eval mode."""
+def load_method(
+    ckpt: str | Path, device: str | torch.device = "cpu", ema: bool = True
+) -> tuple[nn.Module, RunConfig]:
+    """Build the method a checkpoint describes, load its weights (the EMA weights where the run
+    kept them, unless ``ema`` is False) and its frozen pretrained parts; eval mode."""
     from genfer.models import build_method
 
     cfg = load_config(ckpt)
     method = build_method(cfg).to(device)
-    load_weights(method, ckpt)
+    load_weights(method, ckpt, ema=ema)
+    if hasattr(method, "load_pretrained"):
+        method.load_pretrained()
     method.eval()
     return method, cfg
+
+
+def latest_description(run_dir: Path) -> str:
+    """The latest checkpoint of a run, for messages."""
+    ptr = run_dir / "checkpoints" / "latest"
+    return str(run_dir / "checkpoints" / ptr.read_text().strip()) if ptr.exists() else "none (no checkpoint yet)"
+
+
+def prune(ckpt_root: Path) -> None:
+    """Keep only the checkpoints named by the ``latest`` and ``best`` pointers."""
+    keep = {p.read_text().strip() for p in (ckpt_root / "latest", ckpt_root / "best") if p.exists()}
+    for d in ckpt_root.glob("step-*"):
+        if d.is_dir() and d.name not in keep:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _device_of(module: nn.Module) -> torch.device:

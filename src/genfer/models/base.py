@@ -7,12 +7,27 @@ One training iteration is a list of *phases* (``method.phases(step)``); each pha
 network group whose optimizer it steps. The engine calls ``training_step(batch, phase, cache)`` for
 each phase in order, backpropagates the returned loss into that group, and steps its optimizer.
 ``cache`` is a dict that lives for one iteration, so phases can share work (a generated image, an
-encoder feature) instead of recomputing it; the engine starts it as ``{"step": step}``.
+encoder feature) instead of recomputing it; the engine starts it as ``{"step": step}`` (with
+``train.accumulate`` > 1, one cache per micro-batch).
+
+Beyond that minimum a method may declare:
+
+- ``stages()``: named training stages run one after the other, each with its own network groups,
+  optimizer, learning rate, schedule and length, and a ``before`` hook that runs when the stage
+  begins (and again when a run resumes inside it). ``phases(step)`` stays the schedule within a
+  stage: the engine passes the global step and runs the phases whose group the stage trains.
+- ``frozen_modules()``: pretrained sub-networks that never train. Checkpoints do not store them;
+  ``load_pretrained()`` fills them from their own weight files whenever the method is built for
+  training or loaded from a checkpoint.
+- ``ema_modules()``: networks whose exponential moving average the engine keeps when
+  ``train.ema`` > 0; sample grids, evaluation and inference then see the averaged weights.
+- ``best_metric`` and ``best_mode``: the evaluation figure that keeps the best checkpoint, and
+  whether its lowest (``min``) or highest (``max``) value is best.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -39,6 +54,33 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
 
 
 @dataclass
+class Stage:
+    """One named stage of training.
+
+    Args:
+        name: unique within the method; checkpoints keep optimizer states under it.
+        steps: iterations of the stage; 0 = until the end of the run (last stage only). The run's
+            length is still ``train.max_steps`` (or ``epochs``); the last stage takes what remains.
+        groups: the network groups (names from ``Method.groups()``) this stage trains; ``None`` = all.
+        optimizer: a name in ``genfer.engine.optim.OPTIMIZERS``; ``None`` = ``optim.optimizer``.
+        lr: base learning rate; ``None`` = ``optim.lr`` (``optim.group_lr`` still wins per group).
+        schedule: learning-rate schedule over the stage's own steps; ``None`` = ``optim.schedule``.
+        before: ``before(method, ctx)`` runs when the stage begins, and again when a run resumes
+            inside it, under a forked RNG (so it never shifts the training RNG). ``ctx`` is the
+            engine's ``genfer.engine.stages.StageContext`` (config, device, run directory, step,
+            stage, and ``batches``, which the hook may replace, e.g. with a synthesised data set).
+    """
+
+    name: str
+    steps: int = 0
+    groups: list[str] | None = None
+    optimizer: str | None = None
+    lr: float | None = None
+    schedule: str | None = None
+    before: Callable[[Method, Any], None] | None = None
+
+
+@dataclass
 class LossOut:
     """What one phase returns: the scalar to backpropagate and its named, unweighted parts."""
 
@@ -49,16 +91,20 @@ class LossOut:
 class Method(nn.Module):
     """Base class of every published method genfer implements.
 
-    Subclasses set ``Config`` (their registered dataclass), build their networks in ``__init__``
-    and implement ``groups``, ``phases`` and ``training_step``; recognisers also implement
-    ``evaluate``. ``best_metric`` names the evaluation figure whose maximum keeps the best
-    checkpoint.
+    Subclasses set ``Config`` (their registered dataclass, extending
+    ``genfer.core.config.MethodConfig``), build their networks in ``__init__`` and implement
+    ``groups``, ``phases`` and ``training_step``; recognisers also implement ``evaluate``.
     """
 
     Config: ClassVar[type]
     data_kind: ClassVar[str] = "expressions"
-    """What the engine feeds ``training_step``: ``pairs`` (face + expression), ``expressions``."""
+    """What the engine feeds ``training_step``: a name in the data layer's batch kinds
+    (``pairs`` for face + expression pairs, ``expressions``...)."""
     best_metric: ClassVar[str | None] = None
+    """The ``evaluate`` figure that keeps the best checkpoint (``None``: no best checkpoint)."""
+    best_mode: ClassVar[str] = "max"
+    """``max`` when higher ``best_metric`` values are better (accuracy), ``min`` when lower are
+    (an error)."""
 
     def __init__(self, cfg: Any) -> None:
         super().__init__()
@@ -72,6 +118,42 @@ class Method(nn.Module):
     def phases(self, step: int) -> list[str]:
         """Group names to update at iteration ``step`` (0-based), in order."""
         raise NotImplementedError
+
+    def stages(self) -> list[Stage]:
+        """Training stages in order; the default is one stage, ``main``, training every group
+        with the run's ``optim`` settings for the whole run."""
+        return [Stage("main")]
+
+    def frozen_modules(self) -> dict[str, nn.Module]:
+        """Pretrained sub-networks that never train and that checkpoints do not store, by name."""
+        return {}
+
+    def load_pretrained(self) -> None:
+        """Fill ``frozen_modules()`` from their own weight files (the default has none).
+
+        The engine calls it after building the method for training, and ``load_method`` after
+        loading a checkpoint; it must not touch the trained networks.
+        """
+
+    def train(self, mode: bool = True) -> Method:
+        """``nn.Module.train``, except that frozen sub-networks always stay in eval mode (their
+        BatchNorm statistics and dropout are part of the pretrained function)."""
+        super().train(mode)
+        for m in self.frozen_modules().values():
+            m.eval()
+        return self
+
+    def frozen_keys(self) -> set[str]:
+        """State-dict keys that belong to ``frozen_modules()`` (what checkpoints leave out)."""
+        frozen = [id(m) for m in self.frozen_modules().values()]
+        if not frozen:
+            return set()
+        prefixes = tuple(f"{name}." for name, mod in self.named_modules() if id(mod) in frozen and name)
+        return {k for k in self.state_dict() if k.startswith(prefixes)}
+
+    def ema_modules(self) -> list[str]:
+        """Attribute names of the networks that get EMA weights when ``train.ema`` > 0, e.g. ``["G"]``."""
+        return []
 
     def to_input(self, images: Tensor) -> Tensor:
         """uint8 images ``[B, C, H, W]`` to the paper's input range (default: float in [0, 1])."""

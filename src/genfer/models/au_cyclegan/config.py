@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genfer.core.config import MethodConfig
 from genfer.losses.adversarial import KINDS
 from genfer.models.au_cyclegan.networks import down_sizes
 
@@ -11,7 +12,7 @@ AU_LOSSES = ("bce", "l1", "mse")
 
 
 @dataclass
-class AUCycleGANConfig:
+class AUCycleGANConfig(MethodConfig):
     """Architecture, losses and update schedule (released names in brackets).
 
     The defaults reproduce ``models_gan_pytorch_4`` + ``train_gan_pytorch_4``: 112 x 112 RGB,
@@ -24,6 +25,7 @@ class AUCycleGANConfig:
     Args:
         image_size: square input/output side in pixels (112).
         channels: image channels (3).
+        crop, init_from, init_keys: as in ``genfer.core.config.MethodConfig``.
         num_aus: length of the AU condition (17, ``genfer.data.aus.AU_NAMES`` order).
         g_dim: channels of the generator's first encoder block; widths double per block [enc_dim,
             dec_dim].

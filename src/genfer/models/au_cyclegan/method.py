@@ -96,6 +96,10 @@ class AUCycleGAN(Method):
         """One Adam for the critic, one for the generator (as released)."""
         return {"D": [self.D], "G": [self.G]}
 
+    def ema_modules(self) -> list[str]:
+        """The generator (the critic is only needed for training and AU estimates)."""
+        return ["G"]
+
     def phases(self, step: int) -> list[str]:
         """``D`` every iteration, then ``G`` when ``step % d_g_ratio == 0``."""
         return ["D", "G"] if step % self.cfg.d_g_ratio == 0 else ["D"]

@@ -28,6 +28,7 @@ class _ConvTranspose4s2(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")  # the backward runs in the forward's autocast state
     def forward(ctx, x: Tensor, w: Tensor, output_padding: int) -> Tensor:
         b, c_in, h, wd = x.shape
         c_out = w.shape[1]
@@ -44,6 +45,7 @@ class _ConvTranspose4s2(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         x, w = ctx.saved_tensors
         b, c_in, h, wd = x.shape

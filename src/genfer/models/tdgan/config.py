@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from genfer.core.config import MethodConfig
 from genfer.models.tdgan.networks import pooled_size
 
 
 @dataclass
-class TDGANConfig:
+class TDGANConfig(MethodConfig):
     """Architecture, loss weights and update schedule of TDGAN.
 
     The defaults reproduce the released configuration: 128 x 128 grey faces, 20 face identities,
@@ -18,6 +19,7 @@ class TDGANConfig:
     Args:
         image_size: square input and output side in pixels; a multiple of 16, at least 32.
         channels: image channels (1 = grey, as released; 3 = RGB).
+        crop, init_from, init_keys: as in ``genfer.core.config.MethodConfig``.
         num_classes: expression classes of M_ER and D_ER (genfer's canonical 0..6).
         num_identities: face identities K_f; D_FR has ``num_identities + 1`` outputs, the last one
             being "fake" [FR_cls_num].

@@ -84,6 +84,7 @@ class TDGAN(Method):
     Config = TDGANConfig
     data_kind = "pairs"
     best_metric = "acc_M_ER"
+    best_mode = "max"
     classes: tuple[str, ...] = BASIC7
     """Name of each column of ``classify``'s logits: canonical expressions 0..num_classes-1."""
 
@@ -120,6 +121,10 @@ class TDGAN(Method):
             "D_ER": [self.dis_ER],
             "G": [self.enc_FR, self.enc_ER, self.dec],
         }
+
+    def ema_modules(self) -> list[str]:
+        """The networks inference uses: the generator (E_f, E_e, decoder) and M_ER's head."""
+        return ["enc_FR", "enc_ER", "fc_ER", "dec"]
 
     def phases(self, step: int) -> list[str]:
         """M_ER, then D_FR if ``step % d_fr_every == 0``, then D_ER if ``step % d_er_every == 0``, then G.

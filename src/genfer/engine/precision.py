@@ -1,0 +1,56 @@
+"""Numeric precision of training: fp32, or bf16 / fp16 autocast (fp16 with a gradient scaler).
+
+Autocast covers the forward passes (``training_step``); backward, the optimizer and the weights
+stay fp32. ``auto`` picks bf16 where it is fast, CUDA devices with bf16 support and CPUs with AMX
+tiles, and fp32 elsewhere (bf16 on a CPU without AMX is emulated and slower than fp32).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import cache
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@cache
+def cpu_has_amx() -> bool:
+    """True when /proc/cpuinfo lists the AMX bf16 tile instructions (``amx_bf16`` and ``amx_tile``)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    line = next((ln for ln in flags.splitlines() if ln.startswith("flags")), "")
+    return {"amx_bf16", "amx_tile"} <= set(line.split())
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``fp32``, ``bf16`` or ``fp16`` for ``train.precision`` on ``device`` (``auto`` decided here)."""
+    if name not in PRECISIONS:
+        raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}; got {name!r}")
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_amx() else "fp32"
+    return "fp32"
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context of a resolved precision (a no-op for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[precision])
+
+
+def make_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """A gradient scaler for fp16 (whose small gradients would underflow), ``None`` otherwise."""
+    return torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+
+__all__ = ["PRECISIONS", "autocast", "cpu_has_amx", "make_scaler", "resolve_precision"]
