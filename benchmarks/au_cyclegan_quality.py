@@ -111,7 +111,7 @@ def train_run(cfg, minutes: float, snapshots: list[int]) -> tuple[Path, dict]:
     reached early are checkpointed as the run's latest.
     """
     from genfer.engine.checkpoint import save_checkpoint
-    from genfer.engine.loop import Trainer
+    from genfer.engine.trainer import Trainer
 
     t0 = time.perf_counter()
     load0 = os.getloadavg()

@@ -128,11 +128,11 @@ def test_data_base_and_datasets_do_not_import_each_other():
 def test_the_walker_sees_function_level_and_relative_imports(tmp_path):
     """The checks above are only as good as the walker: it must see imports inside functions and
     resolve relative ones."""
-    src = "import os\nfrom . import sibling\n\ndef f():\n    from genfer.engine.loop import Trainer\n"
+    src = "import os\nfrom . import sibling\n\ndef f():\n    from genfer.engine.trainer import Trainer\n"
     (tmp_path / "mod.py").write_text(src)
     names = [n for _, n in imported_names(tmp_path / "mod.py", "genfer.metrics.mod")]
-    assert names == ["genfer.metrics.sibling", "genfer.engine.loop.Trainer"]
-    assert resolve("genfer.engine.loop.Trainer", all_modules()) == "genfer.engine.loop"
+    assert names == ["genfer.metrics.sibling", "genfer.engine.trainer.Trainer"]
+    assert resolve("genfer.engine.trainer.Trainer", all_modules()) == "genfer.engine.trainer"
 
 
 def test_the_documented_layers_are_the_tested_ones():

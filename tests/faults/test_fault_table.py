@@ -96,12 +96,12 @@ def test_outputs_into_an_unwritable_place_are_one_line_before_any_work(
     command, tdgan_run, au_run, images, unwritable, monkeypatch, capsys
 ):
     import genfer.engine.checkpoint
-    import genfer.engine.loop
+    import genfer.engine.trainer
 
     def no_work(*a, **k):
         raise AssertionError("work started before the output path was checked")
 
-    monkeypatch.setattr(genfer.engine.loop, "train", no_work)
+    monkeypatch.setattr(genfer.engine.trainer, "train", no_work)
     monkeypatch.setattr(genfer.engine.checkpoint, "load_method", no_work)
     argv = {
         "train": ["train", "tdgan", "--config", "tiny", "--out", str(unwritable)],

@@ -21,7 +21,7 @@ from genfer.core.config import make_config
 from genfer.core.imaging import save_grid
 from genfer.data.labels import BASIC7
 from genfer.engine.checkpoint import load_method
-from genfer.engine.loop import train
+from genfer.engine.trainer import train
 
 
 def demo_inputs(cfg, n_faces: int = 5) -> tuple[torch.Tensor, torch.Tensor]:

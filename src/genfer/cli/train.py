@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from genfer.core.config import make_config
     from genfer.core.paths import check_writable
-    from genfer.engine.loop import train
+    from genfer.engine.trainer import train
 
     overrides = list(args.overrides)
     for flag, key in ((args.data, "data.expressions"), (args.faces, "data.faces"),
