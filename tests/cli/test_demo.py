@@ -20,4 +20,9 @@ def test_demo_writes_report_with_the_iterations_it_trained(tmp_path):
     assert 0.0 <= figures["expression_accuracy"] <= 1.0
     md = out["report_md"].read_text()
     assert "3 iterations" in md and "at most\n4.5 minutes" in md
+    # the preset asks for auto precision; the report says what it resolved to, and why
+    from genfer.engine.precision import cpu_has_amx
+
+    assert figures["precision"] == ("bf16" if cpu_has_amx() else "fp32")
+    assert f"Precision: {figures['precision']} (train.precision auto" in md
     assert out["transfer_grid"].stat().st_size > 0 and out["confusion"].exists()

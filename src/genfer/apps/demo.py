@@ -52,9 +52,10 @@ def run_demo(out: str = "runs", name: str = "", overrides: list[str] | tuple[str
     faces, exprs = demo_inputs(cfg)
     grid, ncol = transfer_grid(method, faces, exprs)
     grid_path = save_grid(grid, ncol, run_dir / "transfer_grid.png", scale=2)
-    steps = json.loads((run_dir / "summary.json").read_text())["steps"]
+    summary = json.loads((run_dir / "summary.json").read_text())
     figures = {
-        "iterations": steps,
+        "iterations": summary["steps"],
+        "precision": summary["precision"],
         "expression_accuracy": report["accuracy"],
         "mean_class_accuracy": report["mean_class_accuracy"],
         "test_images": report["num_samples"],
@@ -77,6 +78,16 @@ def _warmup_note(m, fig: dict) -> str:
             f"the other {fig['iterations'] - w} trained the whole GAN")
 
 
+def _precision_note(cfg, fig: dict) -> str:
+    """Which precision trained the demo, and why ``auto`` chose it."""
+    p = fig["precision"]
+    if cfg.train.precision != "auto":
+        return f"{p} (set by train.precision)"
+    if p == "bf16":
+        return "bf16 (train.precision auto: this device computes bf16 fast)"
+    return "fp32 (train.precision auto: this CPU has no AMX, so bf16 would be emulated and slower)"
+
+
 def _report(cfg, report: dict, fig: dict) -> tuple[str, str]:
     m = cfg.model
     rows = "\n".join(f"| {n} | {c['recall']:.3f} | {c['support']} |" for n, c in report["per_class"].items())
@@ -85,6 +96,7 @@ def _report(cfg, report: dict, fig: dict) -> tuple[str, str]:
 A reduced TDGAN ({m.image_size}x{m.image_size}, {m.channels} channel(s); preset `demo`) trained for
 {fig['iterations']} iterations on SynthFace in {fig['train_seconds']:.0f} s (the preset trains for at most
 {cfg.train.max_minutes:g} minutes and {cfg.train.max_steps} iterations, whichever comes first){_warmup_note(m, fig)}.
+Precision: {_precision_note(cfg, fig)}.
 
 ## Expression recognition (expression branch M_ER, held-out identities)
 Accuracy **{fig['expression_accuracy']:.3f}**, mean class accuracy {fig['mean_class_accuracy']:.3f},
@@ -108,7 +120,8 @@ identities TDGAN trained on. Cell (i, j): face i wearing expression j.
     )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>genfer demo</title></head><body>
 <h1>genfer demo: TDGAN on SynthFace</h1>
-<p>Reduced TDGAN ({m.image_size}x{m.image_size}), trained in {fig['train_seconds']:.0f} s.</p>
+<p>Reduced TDGAN ({m.image_size}x{m.image_size}), trained in {fig['train_seconds']:.0f} s;
+precision {html.escape(_precision_note(cfg, fig))}.</p>
 <h2>Expression recognition (held-out identities)</h2>
 <p>Accuracy <b>{fig['expression_accuracy']:.3f}</b>, mean class accuracy {fig['mean_class_accuracy']:.3f},
 {fig['test_images']} images.</p>

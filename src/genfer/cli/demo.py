@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.out, folder=True, option="--out")
     r = run_demo(args.out, args.name, args.overrides, args.device)
     print(f"expression accuracy on held-out identities: {r['expression_accuracy']:.3f} "
-          f"(trained in {r['train_seconds']:.0f} s)")
+          f"(trained in {r['train_seconds']:.0f} s, {r['precision']})")
     print(f"run directory:   {r['run_dir']}")
     print(f"report:          {r['report_md']}  (and {r['report_html'].name})")
     print(f"transfer grid:   {r['transfer_grid']}")
