@@ -315,6 +315,17 @@ def make_config(
                 if k not in d[section]:
                     raise KeyError(f"{path}: {section} has no field {k!r}; known: {', '.join(d[section])}")
                 d[section][k] = v
+    apply_overrides(d, overrides)
+    return RunConfig.from_dict(d)
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """Set ``section.field=value`` strings (values parsed as YAML) in the plain config dict ``d``.
+
+    Returns:
+        The dotted keys set, in order.
+    """
+    keys = []
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -328,7 +339,8 @@ def make_config(
         if leaf not in node:
             raise KeyError(f"override {item!r}: no field {leaf!r}; known: {', '.join(node)}")
         node[leaf] = yaml.safe_load(value) if value.strip() else ""
-    return RunConfig.from_dict(d)
+        keys.append(key.strip())
+    return keys
 
 
 def _to_plain(obj: Any) -> Any:
