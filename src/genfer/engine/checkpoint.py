@@ -175,7 +175,7 @@ def _first_line(e: BaseException) -> str:
     text = (useful or lines or [type(e).__name__])[0]
     if "weights_only" in text:
         text = type(e).__name__
-    return text.rstrip(".")[:200]
+    return text.split(". ")[0].rstrip(".")[:200]
 
 
 def _fix_for(path: Path) -> str:
@@ -184,8 +184,8 @@ def _fix_for(path: Path) -> str:
     others = sorted(d.name for d in ckpt.parent.glob("step-*") if d.is_dir() and d != ckpt) \
         if ckpt.parent.name == "checkpoints" else []
     if others:
-        return (f"resume from another checkpoint of the run ({', '.join(others)}): write its name into "
-                f"{ckpt.parent / 'latest'}, or start the run again")
+        return (f"use another checkpoint of the run ({', '.join(others)}; to resume from it, write its name into "
+                f"{ckpt.parent / 'latest'}), or start the run again")
     return "restore it from a copy, or start the run again"
 
 

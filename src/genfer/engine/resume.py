@@ -47,7 +47,7 @@ def resume_config(run_dir: str | Path, method: str | None = None, overrides: lis
             f"{', '.join(refused)} cannot change when a run is resumed (its weights and optimizer states "
             f"were trained with the saved values)", path=run_dir,
             fix=f"leave {'it' if len(refused) == 1 else 'them'} out (these can change: "
-            f"{', '.join(k.split('.', 1)[1] for k in SAFE_ON_RESUME)}), or start a new run, "
+            f"{', '.join(SAFE_ON_RESUME)}), or start a new run, "
             f"e.g. with model.init_from={run_dir}",
         )
     return cfg
