@@ -101,7 +101,8 @@ class Trainer:
         state: dict[str, Any] | None = None
         if resume is not None:
             self.run_dir = Path(resume)
-            if (self.run_dir / "checkpoints").is_dir():  # what a process killed while saving left
+            # what a process killed while saving left (rank 0 only: torchrun sets RANK before any init)
+            if (self.run_dir / "checkpoints").is_dir() and os.environ.get("RANK", "0") == "0":
                 ck.remove_orphans(self.run_dir / "checkpoints")
             cfg = resume_config(self.run_dir, cfg.method, overrides)
         elif overrides:
