@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--config does not apply with --resume: the run goes on with its saved config",
                              fix="leave --config out (KEY=VALUE overrides such as train.max_steps=N can change "
                              "how long it runs)")
+        # before anything is read: a resumed run must be able to write its checkpoints
+        check_writable(args.resume, folder=True, option="--resume")
         cfg = resume_config(args.resume, args.method, overrides)  # refuses changes that cannot apply
     else:
         cfg = make_config(args.method, args.config, overrides)
@@ -57,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # before any data is loaded: a run must be able to write its checkpoints
     if args.resume:
-        check_writable(args.resume, folder=True, option="--resume")
         run_dir = train(cfg, resume=args.resume, overrides=overrides)
     else:
         check_writable(cfg.train.out, folder=True, option="--out")
