@@ -130,7 +130,10 @@ def test_nonfinite_losses_are_skipped_counted_and_stop_the_run(tiny_cfg, monkeyp
     rows = [json.loads(x) for x in (t.run_dir / "log.jsonl").read_text().splitlines()]
     bad = [r for r in rows if r["kind"] == "nonfinite"]
     assert len(bad) == 3 and bad[0]["streak"] == 1 and bad[-1]["streak"] == 3 and bad[-1]["phases"] == ["G"]
-    # the error names the last good checkpoint, which holds finite weights
-    latest = ck.resolve_checkpoint(t.run_dir, "latest")
-    assert str(latest) in str(e.value)
-    assert torch.isfinite(torch.cat([v.float().flatten() for v in _weights(t.run_dir).values()])).all()
+    # the error names the last checkpoint saved while the losses were finite (step 4, after the isolated
+    # NaN), not the latest one (step 6, saved inside the streak), and that one holds finite weights
+    assert ck.resolve_checkpoint(t.run_dir, "latest").name == "step-0000006"
+    good = ck.pointer_target(t.run_dir, "good")
+    assert good.name == "step-0000004" and str(good) in str(e.value) and "step-0000006" not in str(e.value)
+    weights = load_file(str(good / ck.MODEL_FILE))
+    assert torch.isfinite(torch.cat([v.float().flatten() for v in weights.values()])).all()

@@ -37,7 +37,8 @@ def evaluate_checkpoint(
         device: torch device for inference.
 
     Returns:
-        The report (also written as ``metrics.json``), with the checkpoint, data and split.
+        The report (also written as ``metrics.json``), with the checkpoint, data and split, and
+        ``skipped_items``: the test items left out under ``?on_error=skip``.
 
     Raises:
         genfer.models.capabilities.CapabilityError: the checkpoint's method is not a ``Classifier``.
@@ -55,7 +56,8 @@ def evaluate_checkpoint(
     probs = predict_expressions(method, test.images)
     cm = confusion_matrix(probs.argmax(1), test.expressions, len(classes))
     report = report_from_confusion(cm, classes)
-    report = {"checkpoint": str(ckpt), "data": spec, "split": split, **report}
+    # items left out under ?on_error=skip are part of the result: the figures do not cover them
+    report = {"checkpoint": str(ckpt), "data": spec, "split": split, **report, "skipped_items": test.skipped}
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(report, indent=2))

@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = _warning_printer(args.command)
         try:
             return int(args.func(args) or 0)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+        except KeyboardInterrupt as e:  # a run that saved before stopping says how to go on
+            print(f"genfer {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
             return 130
         except EXPECTED as e:
             return _report(args, e)

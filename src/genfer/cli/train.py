@@ -23,13 +23,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: synthface)")
     p.add_argument("--out", metavar="DIR", help="parent directory of run directories (default: runs)")
     p.add_argument("--name", help="run directory name (default: METHOD-TIMESTAMP)")
-    p.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its latest checkpoint")
+    p.add_argument("--resume", metavar="RUN",
+                   help="continue the run in RUN from its latest checkpoint, with its saved config; KEY=VALUE "
+                   "overrides may change only how long it runs and how it logs, evaluates and saves "
+                   "(train.max_steps, train.epochs, train.max_minutes, train.*_every, ...)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config as YAML and exit")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from genfer.core.config import make_config
+    from genfer.core.errors import UsageError
     from genfer.core.paths import check_writable
     from genfer.engine.trainer import train
 
@@ -38,15 +42,26 @@ def run(args: argparse.Namespace) -> int:
                       (args.out, "train.out"), (args.name, "train.name")):
         if flag:
             overrides.append(f"{key}={flag}")
-    cfg = make_config(args.method, args.config, overrides)
+    if args.resume:
+        from genfer.engine.resume import resume_config
+
+        if args.config:
+            raise UsageError("--config does not apply with --resume: the run goes on with its saved config",
+                             fix="leave --config out (KEY=VALUE overrides such as train.max_steps=N can change "
+                             "how long it runs)")
+        # before anything is read: a resumed run must be able to write its checkpoints
+        check_writable(args.resume, folder=True, option="--resume")
+        cfg = resume_config(args.resume, args.method, overrides)  # refuses changes that cannot apply
+    else:
+        cfg = make_config(args.method, args.config, overrides)
     if args.dry_run:
         print(cfg.to_yaml(), end="")
         return 0
     # before any data is loaded: a run must be able to write its checkpoints
     if args.resume:
-        check_writable(args.resume, folder=True, option="--resume")
+        run_dir = train(cfg, resume=args.resume, overrides=overrides)
     else:
         check_writable(cfg.train.out, folder=True, option="--out")
-    run_dir = train(cfg, resume=args.resume)
+        run_dir = train(cfg)
     print(f"run directory: {run_dir}")
     return 0

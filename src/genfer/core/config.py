@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,7 +21,38 @@ from typing import Any
 
 import yaml
 
+from genfer.core.errors import UsageError
+
 CONFIG_DIR = Path(__file__).parent.parent / "configs"
+
+
+class ConfigError(UsageError, ValueError):
+    """A config value outside its accepted range: ``"data.batch_size=-4: out of range; use ..."``."""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A config value of the wrong type (``data.batch_size=abc``)."""
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) and value else repr(value)
+
+
+def check_range(where: str, value: Any, ok: bool, accepted: str) -> None:
+    """Raise :class:`ConfigError` naming the field, the value and the accepted range unless ``ok``."""
+    if not ok:
+        raise ConfigError("out of range", path=f"{where}={_show(value)}", fix=f"use {accepted}")
+
+
+def _at_least(section: Any, where: str, low: int | float, *names: str) -> None:
+    for n in names:
+        v = getattr(section, n)
+        check_range(f"{where}.{n}", v, _finite(v) and v >= low,
+                    f"an integer >= {low}" if isinstance(v, int) else f"a number >= {low}")
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
 
 
 @dataclass
@@ -78,6 +110,12 @@ class DataConfig:
     synth_seed: int = 0
     augment: bool = True
 
+    def __post_init__(self) -> None:
+        _at_least(self, "data", 1, "batch_size", "max_identities", "synth_identities", "synth_per_identity",
+                  "synth_test_identities", "synth_test_per_identity")
+        for n in ("expressions", "faces"):
+            check_range(f"data.{n}", getattr(self, n), bool(getattr(self, n)), "synthface or READER:PATH")
+
 
 @dataclass
 class OptimConfig:
@@ -108,6 +146,16 @@ class OptimConfig:
     schedule: str = "constant"
     warmup_steps: int = 0
     final_lr_ratio: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_range("optim.lr", self.lr, _finite(self.lr) and self.lr > 0, "a number > 0, e.g. 1e-4")
+        for g, lr in self.group_lr.items():
+            check_range(f"optim.group_lr.{g}", lr, _finite(lr) and lr > 0, "a number > 0")
+        for i, b in enumerate(self.betas):
+            check_range(f"optim.betas[{i}]", b, _finite(b) and 0 <= b < 1, "a number in [0, 1)")
+        _at_least(self, "optim", 0, "momentum", "weight_decay", "warmup_steps")
+        check_range("optim.final_lr_ratio", self.final_lr_ratio, _finite(self.final_lr_ratio)
+                    and 0 <= self.final_lr_ratio <= 1, "a number in [0, 1]")
 
 
 @dataclass
@@ -167,6 +215,17 @@ class TrainConfig:
     ema_start: int = 0
     accumulate: int = 1
     clip_grad_norm: float = 0.0
+
+    def __post_init__(self) -> None:
+        _at_least(self, "train", 1, "epochs", "log_every", "max_nonfinite", "accumulate")
+        _at_least(self, "train", 0, "max_steps", "max_minutes", "threads", "sample_every", "eval_every",
+                  "ckpt_every", "ema_start", "clip_grad_norm")
+        check_range("train.ema", self.ema, _finite(self.ema) and 0 <= self.ema < 1, "a number in [0, 1), e.g. 0.999")
+        check_range("train.precision", self.precision, self.precision in PRECISIONS, " or ".join(PRECISIONS))
+        check_range("train.device", self.device, bool(self.device), "auto, cpu, cuda, cuda:N or mps")
+
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 @dataclass
@@ -256,6 +315,17 @@ def make_config(
                 if k not in d[section]:
                     raise KeyError(f"{path}: {section} has no field {k!r}; known: {', '.join(d[section])}")
                 d[section][k] = v
+    apply_overrides(d, overrides)
+    return RunConfig.from_dict(d)
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """Set ``section.field=value`` strings (values parsed as YAML) in the plain config dict ``d``.
+
+    Returns:
+        The dotted keys set, in order.
+    """
+    keys = []
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -269,7 +339,8 @@ def make_config(
         if leaf not in node:
             raise KeyError(f"override {item!r}: no field {leaf!r}; known: {', '.join(node)}")
         node[leaf] = yaml.safe_load(value) if value.strip() else ""
-    return RunConfig.from_dict(d)
+        keys.append(key.strip())
+    return keys
 
 
 def _to_plain(obj: Any) -> Any:
@@ -284,7 +355,7 @@ def _to_plain(obj: Any) -> Any:
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     if not isinstance(values, dict):
-        raise TypeError(f"{where}: expected a mapping, got {values!r}")
+        raise ConfigTypeError("expected a mapping", path=f"{where}={_show(values)}")
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
@@ -312,40 +383,44 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 return _coerce(value, a, where)
             except (TypeError, ValueError):
                 continue
-        raise TypeError(f"{where}: {value!r} is not {tp}")
+        raise ConfigTypeError(f"expected {_type_name(tp)}", path=f"{where}={_show(value)}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{where}: expected a list, got {value!r}")
+            raise ConfigTypeError("expected a list", path=f"{where}={_show(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(v, args[0], where) for v in value)
         if len(value) != len(args):
-            raise ValueError(f"{where}: expected {len(args)} values, got {len(value)}")
+            raise ConfigError(f"expected {len(args)} values, got {len(value)}", path=f"{where}={_show(value)}")
         return tuple(_coerce(v, a, where) for v, a in zip(value, args))
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{where}: expected a list, got {value!r}")
+            raise ConfigTypeError("expected a list", path=f"{where}={_show(value)}")
         return [_coerce(v, args[0], where) for v in value] if args else list(value)
     if origin is dict:
         if not isinstance(value, dict):
-            raise TypeError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigTypeError("expected a mapping", path=f"{where}={_show(value)}")
         return {k: _coerce(v, args[1], where) for k, v in value.items()} if args else dict(value)
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads "2e-4" (no dot) as a string
             with contextlib.suppress(ValueError):
                 value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{where}: expected a number, got {value!r}")
+            raise ConfigTypeError("expected a number", path=f"{where}={_show(value)}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigTypeError("expected an integer", path=f"{where}={_show(value)}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise TypeError(f"{where}: expected true/false, got {value!r}")
+            raise ConfigTypeError("expected true or false", path=f"{where}={_show(value)}")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise TypeError(f"{where}: expected a string, got {value!r}")
+            raise ConfigTypeError("expected a string", path=f"{where}={_show(value)}")
         return value
     return value
+
+
+def _type_name(tp: Any) -> str:
+    return " or ".join(getattr(a, "__name__", str(a)) for a in typing.get_args(tp) or (tp,))

@@ -15,6 +15,7 @@ sources have no subjects.)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,7 +25,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from genfer.core.config import RunConfig
+from genfer.core.errors import GenferWarning
 from genfer.data.base import DatasetIndexError, FaceDataset
+from genfer.data.io import ImageError
 from genfer.data.specs import open_dataset, parse_spec
 from genfer.data.tensors import TensorSet, resize_uint8, to_channels
 
@@ -141,11 +144,32 @@ def load_source(
             )
         idx = idx[test if hold_out == "test" else ~test]
     images = torch.empty(len(idx), channels, size, size, dtype=torch.uint8)
+    decoded = torch.ones(len(idx), dtype=torch.bool)
+    skipped = list(ds.problems)  # index problems the reader skipped under on_error=skip
     it = tqdm(idx.tolist(), desc=f"decoding {name} {split}", disable=not progress, leave=False)
     for j, i in enumerate(it):
-        images[j] = resize_uint8(to_channels(ds[i]["image"][None], channels), size)[0]
+        try:
+            images[j] = resize_uint8(to_channels(ds[i]["image"][None], channels), size)[0]
+        except ImageError as e:  # a corrupt, truncated or empty image file
+            if ds.on_error != "skip":
+                raise
+            decoded[j] = False
+            skipped.append(str(e))
+    if not bool(decoded.any()):
+        raise ValueError(f"{spec} ({split}): none of its {len(idx)} images could be decoded; first: {skipped[-1]}")
     aus = None if labels.aus is None else labels.aus[idx]
-    return TensorSet(images, labels.expressions[idx], labels.identities[idx], aus, f"{spec}:{split}")
+    out = TensorSet(images, labels.expressions[idx], labels.identities[idx], aus, f"{spec}:{split}", skipped)
+    if not bool(decoded.all()):
+        out = out.subset(torch.nonzero(decoded).flatten())
+    if skipped:
+        warnings.warn(skipped_message(out), GenferWarning, stacklevel=2)
+    return out
+
+
+def skipped_message(ts: TensorSet, show: int = 5) -> str:
+    """One line for the items a set skipped (``?on_error=skip``): how many, and the first few."""
+    first = "; ".join(ts.skipped[:show]) + ("; ..." if len(ts.skipped) > show else "")
+    return f"{ts.name}: skipped {len(ts.skipped)} item(s) (on_error=skip), kept {len(ts)}: {first}"
 
 
 def dataset_labels(ds: FaceDataset, name: str = "") -> Labels:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,8 @@ class TensorSet:
         identities: long ``[N]``, identity class or -1 (none).
         aus: float32 ``[N, 17]`` AU intensities in ``AU_NAMES`` order, or None when the source has none.
         name: where the set came from (for messages).
+        skipped: the items left out under ``?on_error=skip`` (index problems and images that would
+            not decode), one ``"FILE[:LINE]: problem"`` message each.
     """
 
     images: Tensor
@@ -26,6 +28,7 @@ class TensorSet:
     identities: Tensor
     aus: Tensor | None = None
     name: str = ""
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -37,6 +40,7 @@ class TensorSet:
             self.identities[idx],
             None if self.aus is None else self.aus[idx],
             self.name,
+            list(self.skipped),
         )
 
 

@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from genfer.core.config import RunConfig
+from genfer.core.errors import GenferError
 
 MODEL_FILE = "model.safetensors"
 EMA_FILE = "ema.safetensors"
@@ -34,8 +35,13 @@ CONFIG_FILE = "config.yaml"
 STATE_FILE = "training_state.pt"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint path that is missing, incomplete or not a genfer checkpoint."""
+class CheckpointError(GenferError, ValueError):
+    """A checkpoint path that is missing, incomplete, damaged or not a genfer checkpoint."""
+
+
+POINTERS = ("latest", "best", "good")
+"""Pointer files under ``checkpoints/``: the latest state, the best evaluation, and the latest
+checkpoint saved while the losses were finite (what the non-finite guard names)."""
 
 
 def frozen_keys(method: nn.Module) -> set[str]:
@@ -146,7 +152,8 @@ def read_tensors(path: Path, device: torch.device | str = "cpu") -> dict[str, to
     try:
         return load_file(str(path), device=str(device))
     except Exception as e:  # safetensors raises several error types for damaged files
-        raise CheckpointError(f"{path}: cannot read weights: {e}") from None
+        raise CheckpointError(f"cannot read weights ({_first_line(e)}); the file is truncated or corrupt",
+                              path=path, fix=_fix_for(path)) from None
 
 
 def load_training_state(ckpt: str | Path) -> dict[str, Any]:
@@ -154,7 +161,32 @@ def load_training_state(ckpt: str | Path) -> dict[str, Any]:
     path = ckpt / STATE_FILE
     if not path.is_file():
         raise CheckpointError(f"{ckpt}: {STATE_FILE} is missing, cannot resume from it")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, bad pickle, refused global: torch raises several types
+        raise CheckpointError(f"cannot be loaded ({_first_line(e)}); the file is truncated, corrupt or not "
+                              "written by genfer", path=path, fix=_fix_for(path)) from None
+
+
+def _first_line(e: BaseException) -> str:
+    """The gist of a loader's error, without torch's advice to load unsafely."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "WeightsUnpickler error" in ln or "Unsupported global" in ln]
+    text = (useful or lines or [type(e).__name__])[0]
+    if "weights_only" in text:
+        text = type(e).__name__
+    return text.split(". ")[0].rstrip(".")[:200]
+
+
+def _fix_for(path: Path) -> str:
+    """What to do about a damaged file of checkpoint ``path.parent``: another checkpoint of the run, or a new run."""
+    ckpt = Path(path).parent
+    others = sorted(d.name for d in ckpt.parent.glob("step-*") if d.is_dir() and d != ckpt) \
+        if ckpt.parent.name == "checkpoints" else []
+    if others:
+        return (f"use another checkpoint of the run ({', '.join(others)}; to resume from it, write its name into "
+                f"{ckpt.parent / 'latest'}), or start the run again")
+    return "restore it from a copy, or start the run again"
 
 
 def load_method(
@@ -179,12 +211,43 @@ def latest_description(run_dir: Path) -> str:
     return str(run_dir / "checkpoints" / ptr.read_text().strip()) if ptr.exists() else "none (no checkpoint yet)"
 
 
+def pointer_target(run_dir: Path, name: str) -> Path | None:
+    """The checkpoint directory that pointer ``name`` (``latest``, ``best``, ``good``) of a run names,
+    or None when there is no such pointer or the checkpoint is gone."""
+    ptr = Path(run_dir) / "checkpoints" / name
+    if not ptr.is_file():
+        return None
+    target = ptr.parent / ptr.read_text().strip()
+    return target if (target / MODEL_FILE).is_file() else None
+
+
 def prune(ckpt_root: Path) -> None:
-    """Keep only the checkpoints named by the ``latest`` and ``best`` pointers."""
-    keep = {p.read_text().strip() for p in (ckpt_root / "latest", ckpt_root / "best") if p.exists()}
+    """Keep only the checkpoints named by the pointers (``latest``, ``best``, ``good``)."""
+    keep = {p.read_text().strip() for p in (ckpt_root / n for n in POINTERS) if p.exists()}
     for d in ckpt_root.glob("step-*"):
         if d.is_dir() and d.name not in keep:
             shutil.rmtree(d, ignore_errors=True)
+
+
+def remove_orphans(ckpt_root: Path) -> list[str]:
+    """Clean up after a process killed while saving: remove temporary checkpoint directories and
+    pointer files (``.step-N.tmp-PID``, ``.latest.tmp-PID``); a replaced checkpoint
+    (``.step-N.old-PID``) is put back if its successor never arrived, else removed.
+
+    Returns:
+        The names removed or restored.
+    """
+    done = []
+    for p in sorted(ckpt_root.glob(".*.tmp-*")) + sorted(ckpt_root.glob(".step-*.old-*")):
+        target = ckpt_root / p.name[1:].rsplit(".", 1)[0]
+        if ".old-" in p.name and p.is_dir() and not target.exists():
+            p.rename(target)
+        elif p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        done.append(p.name)
+    return done
 
 
 def _device_of(module: nn.Module) -> torch.device:

@@ -53,6 +53,27 @@ class RunLogger:
             self._tb = None
 
 
+def truncate_log(path: Path, step: int) -> int:
+    """Drop the rows of ``log.jsonl`` after ``step`` (and a half-written last line), so that a run
+    resumed from its checkpoint at ``step`` logs the steps it redoes once. Returns the rows dropped."""
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and row.get("step", 0) <= step and line.endswith("\n"):
+            kept.append(line)
+    if len(kept) != len(lines):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        tmp.replace(path)
+    return len(lines) - len(kept)
+
+
 def _plain(v: Any) -> Any:
     if hasattr(v, "item") and getattr(v, "numel", lambda: 0)() == 1:
         v = v.item()

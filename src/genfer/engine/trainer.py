@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -21,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from genfer.core.config import RunConfig
+from genfer.core.errors import GenferError, UsageError
 from genfer.core.imaging import save_grid
 from genfer.data.loaders import build_data, eval_batches
 from genfer.engine import checkpoint as ck
@@ -28,10 +32,11 @@ from genfer.engine import distributed as D
 from genfer.engine.compilation import compile_networks
 from genfer.engine.device import select_device
 from genfer.engine.ema import EMA
-from genfer.engine.logger import RunLogger
+from genfer.engine.logger import RunLogger, truncate_log
 from genfer.engine.optim import build_optimizer
 from genfer.engine.partial import load_partial
 from genfer.engine.precision import make_scaler, resolve_precision
+from genfer.engine.resume import resume_config
 from genfer.engine.schedule import lr_factor
 from genfer.engine.stages import Span, StageContext, plan_stages, span_at
 from genfer.engine.step import run_iteration
@@ -40,8 +45,13 @@ from genfer.models import build_method
 BEST_MODES = ("max", "min")
 
 
-class TrainingDiverged(RuntimeError):
-    """Too many consecutive non-finite losses; the last good checkpoint is left as it was."""
+class TrainingDiverged(GenferError, RuntimeError):
+    """Too many consecutive non-finite losses; the message names the last checkpoint saved while the
+    losses were finite (``checkpoints/good``), or says that there is none."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped a run after saving a checkpoint; the message says how to resume."""
 
 
 def train(
@@ -49,34 +59,64 @@ def train(
     resume: str | Path | None = None,
     stop_after: int | None = None,
     progress: bool | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """Train ``cfg.method`` as configured and return the run directory.
 
     Args:
         cfg: resolved run config (``genfer.core.config.make_config``).
-        resume: a run directory to continue from its latest checkpoint (its saved config wins).
+        resume: a run directory to continue from its latest checkpoint (its saved config wins,
+            with ``overrides``; ``cfg`` must be of the same method).
         stop_after: stop after this many iterations of this call (tests use it to simulate an
             interruption); the run is not finalised.
         progress: override ``cfg.train.progress``.
+        overrides: with ``resume``, ``section.field=value`` changes of the saved config; only
+            ``genfer.engine.resume.SAFE_ON_RESUME`` keys may change.
+
+    Ctrl-C (SIGINT) ends the iteration under way, saves a checkpoint and raises
+    :class:`TrainingInterrupted`; a second Ctrl-C stops at once.
     """
-    return Trainer(cfg, resume, progress).fit(stop_after)
+    return Trainer(cfg, resume, progress, overrides).fit(stop_after)
 
 
 class Trainer:
     """One run: set up by ``__init__`` (device, ranks, method, data, stage, optimizers, resume
     state), executed by ``fit``. ``method`` stays available afterwards (tests compare weights)."""
 
-    def __init__(self, cfg: RunConfig, resume: str | Path | None = None, progress: bool | None = None) -> None:
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.device = device = select_device(cfg.train.device, local_rank)
-        self.dist = dist = D.init_distributed(device)
+    def __init__(self, cfg: RunConfig, resume: str | Path | None = None, progress: bool | None = None,
+                 overrides: list[str] | tuple[str, ...] = ()) -> None:
+        self._created: Path | None = None
+        self.log: RunLogger | None = None
+        try:
+            self._set_up(cfg, resume, progress, overrides)
+        except BaseException:  # a failed start leaves no stub run directory behind
+            if self.log is not None:
+                self.log.close()
+            if self._created is not None:
+                shutil.rmtree(self._created, ignore_errors=True)
+            raise
+
+    def _set_up(self, cfg: RunConfig, resume: str | Path | None, progress: bool | None,
+                overrides: list[str] | tuple[str, ...]) -> None:
         state: dict[str, Any] | None = None
         if resume is not None:
             self.run_dir = Path(resume)
-            cfg = ck.load_config(ck.resolve_checkpoint(self.run_dir, "latest"))
+            # what a process killed while saving left (rank 0 only: torchrun sets RANK before any init)
+            if (self.run_dir / "checkpoints").is_dir() and os.environ.get("RANK", "0") == "0":
+                ck.remove_orphans(self.run_dir / "checkpoints")
+            cfg = resume_config(self.run_dir, cfg.method, overrides)
+        elif overrides:
+            raise UsageError("overrides are for resumed runs; put them in the config of a new run")
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = device = select_device(cfg.train.device, local_rank)
+        self.dist = dist = D.init_distributed(device)
+        if resume is not None:
             state = ck.load_training_state(self.run_dir)
+            if dist.is_main:  # steps logged after the checkpoint are done again: log them once
+                truncate_log(self.run_dir / "log.jsonl", state["step"])
+            D.barrier()
         else:
-            self.run_dir = _new_run_dir(cfg, dist)
+            self.run_dir, self._created = _new_run_dir(cfg, dist)
         self.cfg = cfg
         t = cfg.train
         if t.threads > 0:
@@ -115,6 +155,9 @@ class Trainer:
 
         self.step, self.best, self.best_step, self.nonfinite, self.streak = 0, None, -1, 0, 0
         if state is not None:
+            if state["step"] > self.total:
+                raise UsageError(f"the run is at step {state['step']}, past the {self.total} steps asked for",
+                                 path=self.run_dir, fix="give a larger train.max_steps (or train.epochs)")
             self._restore(state)
         else:
             self._enter(span_at(self.spans, 0))
@@ -213,8 +256,15 @@ class Trainer:
             ck.write_pointer(root / "latest", name)
             if best:
                 ck.write_pointer(root / "best", name)
+            if self.streak == 0 and self._weights_finite():  # what the non-finite guard may call good
+                ck.write_pointer(root / "good", name)
             ck.prune(root)
+        self.saved_step = self.step
         D.barrier()
+
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(v).all()) for v in self.method.state_dict().values()
+                   if v.is_floating_point())
 
     # --- iterations -------------------------------------------------------------------------
     def iteration(self) -> list[str]:
@@ -251,6 +301,9 @@ class Trainer:
         deadline = time.perf_counter() + 60 * t.max_minutes if t.max_minutes > 0 else None
         self.terms: dict[str, torch.Tensor] = {}
         self.method.train()
+        self.saved_step = self.step
+        interrupts: list[int] = []
+        previous = _catch_sigint(interrupts)
         try:
             while self.step < self.total and (stop_after is None or self.step - first < stop_after):
                 skipped = self.iteration()
@@ -262,11 +315,7 @@ class Trainer:
                     self.streak += 1
                     log.log(step, "nonfinite", {"phases": skipped, "total": self.nonfinite, "streak": self.streak})
                     if self.streak >= t.max_nonfinite:
-                        raise TrainingDiverged(
-                            f"{self.streak} consecutive iterations with non-finite losses (phases {skipped}) "
-                            f"at step {step}; stopped. The last good checkpoint is "
-                            f"{ck.latest_description(self.run_dir)}"
-                        )
+                        raise self._diverged(skipped)
                 else:
                     self.streak = 0
                 if deadline is not None and not D.all_true(time.perf_counter() < deadline, self.device):
@@ -292,16 +341,48 @@ class Trainer:
                     self.save()
                 if (t.sample_every and step % t.sample_every == 0) or last:
                     self._write_samples(self.run_dir / "samples" / f"step-{step:07d}.png")
+                if not D.all_true(not interrupts, self.device) and not last:
+                    self._interrupted(log)
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             bar.close()
             log.close()
         if self.step == self.total and dist.is_main:
             summary = {"method": cfg.method, "steps": self.step, "best_metric": self.method.best_metric,
                        "best_mode": self.method.best_mode, "best": self.best, "best_step": self.best_step,
                        "nonfinite_skipped": self.nonfinite, "precision": self.precision,
-                       "ema": t.ema, "run_dir": str(self.run_dir)}
+                       "ema": t.ema, "run_dir": str(self.run_dir), "skipped_items": self.skipped_items()}
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         return self.run_dir
+
+    def skipped_items(self) -> list[str]:
+        """Data items left out under ``?on_error=skip`` (training and held-out sets), once each."""
+        sets = [*getattr(self.batches, "sets", {}).values(), self.test]
+        return list(dict.fromkeys(m for s in sets for m in getattr(s, "skipped", [])))
+
+    def _interrupted(self, log: RunLogger) -> None:
+        """Ctrl-C: save the current step (unless just saved) and say how to go on."""
+        if self.step != self.saved_step:
+            self.save()
+        log.log(self.step, "interrupted", {})
+        raise TrainingInterrupted(
+            f"stopped at step {self.step} of {self.total}; checkpoint {ck.latest_description(self.run_dir)}; "
+            f"continue with: genfer train {self.cfg.method} --resume {self.run_dir}"
+        )
+
+    def _diverged(self, skipped: list[str]) -> TrainingDiverged:
+        good = ck.pointer_target(self.run_dir, "good")
+        what = (f"{self.streak} consecutive iterations with non-finite losses (phases {', '.join(skipped)}) at step "
+                f"{self.step}, the first of them at step {self.step - self.streak + 1}; stopped")
+        if good is not None:
+            return TrainingDiverged(
+                f"{what}. The last checkpoint saved while the losses were finite is {good}",
+                fix=f"start a new run from it (model.init_from={good}) with a lower optim.lr "
+                f"(now {self.cfg.optim.lr:g}) or train.clip_grad_norm")
+        return TrainingDiverged(
+            f"{what}. No checkpoint of this run was saved while the losses were finite",
+            fix=f"start again with a lower optim.lr (now {self.cfg.optim.lr:g}) or with train.clip_grad_norm")
 
     def _evaluate(self, bar: tqdm) -> bool:
         """Evaluate (EMA weights if kept) on rank 0 without disturbing the training RNG; True when
@@ -340,20 +421,38 @@ class Trainer:
         save_grid(grid, ncol, path)
 
 
-def _new_run_dir(cfg: RunConfig, dist: D.DistInfo) -> Path:
+def _catch_sigint(interrupts: list[int]):
+    """Turn the first Ctrl-C into a request (appended to ``interrupts``) that the loop honours after
+    the iteration under way, so the checkpoint it saves is a whole step; a second one stops at once.
+    Returns the previous handler (None when not on the main thread, where signals cannot be caught)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigint(signum, frame):
+        if interrupts:
+            raise KeyboardInterrupt
+        interrupts.append(signum)
+
+    return signal.signal(signal.SIGINT, on_sigint)
+
+
+def _new_run_dir(cfg: RunConfig, dist: D.DistInfo) -> tuple[Path, Path | None]:
+    """The new run's directory, and the top folder this call created (to remove if set-up fails)."""
     name = cfg.train.name or f"{cfg.method}-{time.strftime('%Y%m%d-%H%M%S')}"
     if dist.enabled:
         holder = [name]
         torch.distributed.broadcast_object_list(holder, src=0)
         name = holder[0]
     run_dir = Path(cfg.train.out) / name
+    created = None
     if dist.is_main:
         if (run_dir / "checkpoints").exists():
             raise FileExistsError(f"{run_dir} already holds a run; use --resume {run_dir} or another --name")
+        created = run_dir if not run_dir.exists() else None
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(run_dir / "config.yaml")
     D.barrier()
-    return run_dir
+    return run_dir, created
 
 
-__all__ = ["Trainer", "TrainingDiverged", "train"]
+__all__ = ["Trainer", "TrainingDiverged", "TrainingInterrupted", "train"]
