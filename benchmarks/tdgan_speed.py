@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from phase_timing import time_phases  # benchmarks/, the script's own folder
+
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"all": 0, "D_FR+G": 5, "G": 1}  # a step number of each iteration kind at gaps 5 / 10
 CYCLE = {"all": 1, "D_FR+G": 1, "G": 8}  # how often each kind occurs in 10 iterations
@@ -88,7 +90,7 @@ class GenferRunner:
         self.opts = {g: torch.optim.Adam(ps, lr=1e-4) for g, ps in self.groups.items()}
         self.precision, self.scaler = precision, make_scaler(precision, torch.device("cpu"))
         self.phase_times: dict[str, list[float]] = {}
-        _time_phases(self.m, self.opts, self.phase_times)
+        time_phases(self.m, self.opts, self.phase_times, CLOCK)
 
     def iteration(self, batch, step: int) -> None:
         """The engine's iteration body (genfer.engine.step.run_iteration), timed per phase."""
@@ -112,31 +114,6 @@ class GenferRunner:
 
         with autocast(self.precision, self.torch.device("cpu")):
             self.m.classify(batch["x_e"])
-
-
-def _time_phases(m, opts: dict, times: dict[str, list[float]]) -> None:
-    """Record each phase's forward (``training_step``) and optimizer-step time in ``times``; the
-    iteration's remainder is the backward passes (and the engine's bookkeeping)."""
-    step_fn = m.training_step
-
-    def timed_step(batch, phase, cache):
-        t = CLOCK()
-        out = step_fn(batch, phase, cache)
-        _add(times, f"{phase} fwd", CLOCK() - t)
-        return out
-
-    m.training_step = timed_step
-    for phase, opt in opts.items():
-        start = {}
-        opt.register_step_pre_hook(lambda *a, start=start: start.__setitem__("t", CLOCK()))
-        opt.register_step_post_hook(lambda *a, start=start, phase=phase: _add(times, f"{phase} step",
-                                                                              CLOCK() - start["t"]))
-
-
-def _add(times: dict[str, list[float]], key: str, dt: float) -> None:
-    times.setdefault(key, []).append(dt)
-    if "_parts" in times:
-        times["_parts"].append(dt)
 
 
 class ReferenceRunner:

@@ -24,7 +24,7 @@ def test_upconv_equals_conv_transpose(c_in, c_out, side, pad, gemm):
         torch.testing.assert_close(a, b)
 
 
-@pytest.mark.parametrize("side", [4, 2 * int(UNFOLD_MAX_PIXELS**0.5) + 2])  # the unfold path, then the kernel
+@pytest.mark.parametrize("side", [4, 7, 2 * int(UNFOLD_MAX_PIXELS**0.5) + 2])  # the unfold path, then the kernel
 def test_downconv_equals_conv_and_its_double_backward(side):
     torch.manual_seed(0)
     conv = DownConv(3, 4).double()
