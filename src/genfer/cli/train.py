@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from genfer.core.config import make_config
     from genfer.core.errors import UsageError
     from genfer.core.paths import check_writable
+    from genfer.engine.distributed import shutdown
     from genfer.engine.trainer import train
 
     overrides = list(args.overrides)
@@ -58,10 +59,13 @@ def run(args: argparse.Namespace) -> int:
         print(cfg.to_yaml(), end="")
         return 0
     # before any data is loaded: a run must be able to write its checkpoints
-    if args.resume:
-        run_dir = train(cfg, resume=args.resume, overrides=overrides)
-    else:
+    if not args.resume:
         check_writable(cfg.train.out, folder=True, option="--out")
-        run_dir = train(cfg)
+    try:
+        run_dir = train(cfg, resume=args.resume, overrides=overrides) if args.resume else train(cfg)
+    finally:
+        # under torchrun: close the process group before the interpreter exits, or a rank can abort
+        # in the communicator's teardown ("terminate called without an active exception")
+        shutdown()
     print(f"run directory: {run_dir}")
     return 0
