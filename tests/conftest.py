@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
+
+# shared test helpers (official.py, photo_fakes.py) import by name from any test folder
+sys.path.insert(0, str(Path(__file__).parent))
 
 # Tests share 2 cores with each other's subprocesses; one intra-op thread keeps them predictable.
 torch.set_num_threads(1)
