@@ -2,8 +2,10 @@
 
 Everything lands under one run directory: checkpoints, logs, the row-normalised confusion matrix
 of the expression branch on held-out identities, a transfer grid (faces of the identities TDGAN
-trained on, newly rendered, wearing expressions of held-out identities), and ``report.md`` /
-``report.html`` embedding both.
+trained on, newly rendered, wearing expressions of held-out identities), the same transfer grid
+from the shipped reference TDGAN and an AU edit grid from the shipped AU model (what each method
+does when trained for hours rather than minutes), and ``report.md`` / ``report.html`` embedding
+them, each grid labelled with the model it came from and that model's figures.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import torch
 
 from genfer.apps.evaluation import evaluate_checkpoint
 from genfer.apps.inference import transfer_grid
+from genfer.apps.reference import edit_grid
 from genfer.core.config import make_config
 from genfer.core.imaging import save_grid
+from genfer.core.reference import ReferenceModel, reference_models
 from genfer.data.labels import BASIC7
 from genfer.engine.checkpoint import load_method
 from genfer.engine.trainer import train
@@ -52,6 +56,7 @@ def run_demo(out: str = "runs", name: str = "", overrides: list[str] | tuple[str
     faces, exprs = demo_inputs(cfg)
     grid, ncol = transfer_grid(method, faces, exprs)
     grid_path = save_grid(grid, ncol, run_dir / "transfer_grid.png", scale=2)
+    shipped = shipped_grids(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     figures = {
         "iterations": summary["steps"],
@@ -63,11 +68,37 @@ def run_demo(out: str = "runs", name: str = "", overrides: list[str] | tuple[str
         "total_seconds": round(time.perf_counter() - t0, 1),
     }
     (run_dir / "demo.json").write_text(json.dumps(figures, indent=2))
-    md, page = _report(cfg, report, figures)
+    md, page = _report(cfg, report, figures, shipped)
     (run_dir / "report.md").write_text(md)
     (run_dir / "report.html").write_text(page)
     return {"run_dir": run_dir, "report_md": run_dir / "report.md", "report_html": run_dir / "report.html",
-            "transfer_grid": grid_path, "confusion": run_dir / "eval" / "confusion.png", **figures}
+            "transfer_grid": grid_path, "confusion": run_dir / "eval" / "confusion.png",
+            "shipped_grids": {name: path for name, (path, _) in shipped.items()}, **figures}
+
+
+def shipped_grids(run_dir) -> dict[str, tuple[Any, ReferenceModel]]:
+    """Grids of the shipped reference models: TDGAN's transfer grid on the demo's inputs, the AU model's
+    edit grid; ``{name: (png path, model)}``."""
+    out = {}
+    for name, model in reference_models().items():
+        method, cfg = load_method(name)
+        torch.manual_seed(0)  # the decoder's noise
+        if model.method == "tdgan":
+            grid, ncol = transfer_grid(method, *demo_inputs(cfg))
+        elif model.method == "au_cyclegan":
+            grid, ncol = edit_grid(method, cfg)
+        else:
+            continue
+        out[name] = (save_grid(grid, ncol, run_dir / f"shipped_{name}.png", scale=2), model)
+    return out
+
+
+SHIPPED_CAPTIONS = {
+    "tdgan": "the same transfer grid as above (same faces and expressions), drawn by the shipped TDGAN",
+    "au_cyclegan": "a held-out face (first column) edited to single AUs (columns AU01, AU02, AU04, AU05, AU10, "
+                   "AU12, AU15, AU25, AU45) at intensity 0, 1.7, 3.3 and 5 (rows 1-4), and to the seven basic "
+                   "expressions' FACS prototypes, neutral to anger (row 5)",
+}
 
 
 def _warmup_note(m, fig: dict) -> str:
@@ -88,7 +119,42 @@ def _precision_note(cfg, fig: dict) -> str:
     return "fp32 (train.precision auto: this CPU has no AMX, so bf16 would be emulated and slower)"
 
 
-def _report(cfg, report: dict, fig: dict) -> tuple[str, str]:
+def _shipped_md(shipped: dict) -> str:
+    parts = []
+    for name, (path, model) in shipped.items():
+        rows = "\n".join(f"| {k} | {v} |" for k, v in model.figures.items() if k != "summary")
+        parts.append(f"""### `{name}` (shipped with genfer, not trained by this demo)
+{SHIPPED_CAPTIONS.get(model.method, '')}. {model.figures.get('summary', '')}; how it was trained:
+`{model.path / 'PROVENANCE.md'}`.
+
+![{name}]({path.name})
+
+| figure | value |
+|---|---|
+{rows}
+""")
+    return "\n".join(parts)
+
+
+def _shipped_html(shipped: dict) -> str:
+    parts = []
+    for name, (path, model) in shipped.items():
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+                       for k, v in model.figures.items() if k != "summary")
+        parts.append(f"""<h3><code>{html.escape(name)}</code> (shipped with genfer, not trained by this demo)</h3>
+<p>{html.escape(SHIPPED_CAPTIONS.get(model.method, ''))}. {html.escape(model.figures.get('summary', ''))};
+how it was trained: <code>{html.escape(str(model.path / 'PROVENANCE.md'))}</code>.</p>
+<table><tr><td><img src="{html.escape(path.name)}" alt="{html.escape(name)}"></td><td>
+<table border="1"><tr><th>figure</th><th>value</th></tr>{rows}</table></td></tr></table>""")
+    return "\n".join(parts)
+
+
+SHIPPED_INTRO = ("Reference models trained on SynthFace for hours on a CPU and shipped inside genfer show what the "
+                 "methods draw when trained properly; the grid above comes from the few minutes of this demo.")
+
+
+def _report(cfg, report: dict, fig: dict, shipped: dict | None = None) -> tuple[str, str]:
+    shipped = shipped or {}
     m = cfg.model
     rows = "\n".join(f"| {n} | {c['recall']:.3f} | {c['support']} |" for n, c in report["per_class"].items())
     md = f"""# genfer demo: TDGAN on SynthFace
@@ -108,12 +174,14 @@ on {fig['test_images']} images of {cfg.data.synth_test_identities} identities ne
 
 ![confusion matrix](eval/confusion.png)
 
-## Expression transfer
+## Expression transfer (the TDGAN trained by this demo)
 First row: expression sources (held-out identities). First column: newly rendered faces of
 identities TDGAN trained on. Cell (i, j): face i wearing expression j.
 
 ![transfer grid](transfer_grid.png)
 """
+    if shipped:
+        md += f"\n## Reference models\n{SHIPPED_INTRO}\n\n{_shipped_md(shipped)}"
     body = "".join(
         f"<tr><td>{html.escape(n)}</td><td>{c['recall']:.3f}</td><td>{c['support']}</td></tr>"
         for n, c in report["per_class"].items()
@@ -127,10 +195,11 @@ precision {html.escape(_precision_note(cfg, fig))}.</p>
 {fig['test_images']} images.</p>
 <table border="1"><tr><th>class</th><th>recall</th><th>images</th></tr>{body}</table>
 <p><img src="eval/confusion.png" alt="confusion matrix"></p>
-<h2>Expression transfer</h2>
+<h2>Expression transfer (the TDGAN trained by this demo)</h2>
 <p>First row: expression sources; first column: faces of training identities; cell (i, j): face i with
 expression j.</p>
 <p><img src="transfer_grid.png" alt="transfer grid"></p>
+{f"<h2>Reference models</h2><p>{html.escape(SHIPPED_INTRO)}</p>{_shipped_html(shipped)}" if shipped else ""}
 </body></html>
 """
     return md, page

@@ -86,6 +86,10 @@ class RunRecognizer:
         self.classes: tuple[str, ...] = tuple(self.method.classes)
         self.crop: CropPreset = run_crop(self.cfg)
 
+    def warn_if_real_photos(self, paths: Sequence[str | os.PathLike]) -> None:
+        """See :func:`warn_if_real_photos`."""
+        warn_if_real_photos(self.cfg, paths, self.name)
+
     def __call__(self, faces: Tensor) -> Tensor:
         """uint8 ``[N, C, size, size]`` -> float ``[N, len(classes)]`` probabilities."""
         from genfer.apps.inference import predict_expressions
@@ -118,8 +122,13 @@ def load_recognizer(model: str, device: str = "cpu") -> Any:
         return PRETRAINED.get(model)(device=device)
     if Path(model).expanduser().exists():
         return RunRecognizer(Path(model).expanduser(), device)
-    raise KeyError(f"unknown model {model!r}: not a pretrained recogniser ({', '.join(PRETRAINED.names())}) "
-                   "nor an existing run directory")
+    from genfer.core.reference import reference_models
+
+    if model in reference_models():
+        return RunRecognizer(model, device)
+    raise KeyError(f"unknown model {model!r}: not a pretrained recogniser ({', '.join(PRETRAINED.names())}), "
+                   f"a shipped reference model ({', '.join(reference_models()) or 'none'}) nor an existing run "
+                   "directory")
 
 
 def load_detector(name: str = "mtcnn", device: str = "cpu", min_face_size: float = 40.0,
@@ -255,6 +264,45 @@ def looks_like_crop(image_hw: tuple[int, int], crop: CropPreset) -> bool:
     (sides within 1.25x) and no more than twice the model's input side."""
     h, w = image_hw
     return max(h, w) <= 2 * crop.size and max(h, w) <= 1.25 * min(h, w)
+
+
+class SyntheticModelWarning(GenferWarning):
+    """A model trained only on SynthFace renders is applied to images that are not renders."""
+
+
+def trained_on_synthface_only(cfg) -> bool:
+    """Whether a run's training images were all SynthFace renders (its ``data`` sources)."""
+    return cfg.data.expressions == "synthface" and cfg.data.faces == "synthface"
+
+
+def warn_if_real_photos(cfg, paths: Sequence[str | os.PathLike], source: str) -> None:
+    """One line when a SynthFace-only model gets inputs that are not render-sized face crops.
+
+    SynthFace renders are square crops of exactly the model's size; a video, a folder or an image of
+    any other size is taken for a real photo, on which such a model's output means little. A real
+    face crop of exactly the render size is not caught (that would take a judge of realism).
+    """
+    if not trained_on_synthface_only(cfg):
+        return
+    from PIL import Image
+
+    size = cfg.model.image_size
+
+    def render_sized(p: str | os.PathLike) -> bool:
+        if not Path(p).is_file() or is_video_file(p):
+            return False
+        try:
+            with Image.open(p) as im:
+                return im.size == (size, size)
+        except OSError:
+            return False  # read errors are reported by the loader, with the file named
+
+    real = [str(p) for p in paths if not render_sized(p)]
+    if real:
+        warnings.warn(SyntheticModelWarning(
+            f"{source} was trained on SynthFace renders only and does not know real faces; its output on "
+            f"{real[0]}{f' and {len(real) - 1} more' if len(real) > 1 else ''} shows what it learned from "
+            "renders, not a real-photo result"), stacklevel=2)
 
 
 def warn_if_poor_crop(file: str | os.PathLike, image_hw: tuple[int, int], crop: CropPreset) -> None:

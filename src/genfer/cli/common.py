@@ -15,7 +15,8 @@ def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
 def add_checkpoint(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint", "-c", required=True, metavar="RUN",
-        help="a run directory (its best checkpoint is used, else its latest) or a checkpoint directory",
+        help="a run directory (its best checkpoint is used, else its latest), a checkpoint directory, or a "
+        "reference model shipped with genfer by name (synthface-tdgan, synthface-au; see genfer ls)",
     )
 
 
@@ -44,4 +45,5 @@ def load_faces_for(args: argparse.Namespace, paths: list[str], cfg, device: str)
     def detector():
         return photos.load_detector(args.detector, device)
 
+    photos.warn_if_real_photos(cfg, paths, args.checkpoint)
     return photos.load_faces(paths, photos.run_crop(cfg), detector, args.aligned)

@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, video files or folders")
     p.add_argument("--model", "-m", "--checkpoint", "-c", dest="model", default="fer", metavar="NAME|RUN",
-                   help="a pretrained recogniser (fer, faceapi; see 'genfer weights') or a trained run "
-                   "directory (--checkpoint RUN is an alias) (default: %(default)s)")
+                   help="a pretrained recogniser (fer, faceapi; see 'genfer weights'), a shipped reference "
+                   "model (synthface-tdgan; see 'genfer ls') or a trained run directory (--checkpoint RUN is an "
+                   "alias) (default: %(default)s)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print JSON (a list of objects) instead of a table")
     fmt.add_argument("--csv", action="store_true", help="print CSV instead of a table")
@@ -65,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     settings = PhotoSettings(aligned=args.aligned, min_score=args.min_score, flip=not args.fast,
                              every=args.every)
     recognizer = load_recognizer(args.model, device)
+    if hasattr(recognizer, "warn_if_real_photos"):
+        recognizer.warn_if_real_photos(args.inputs)
 
     def detector():
         return load_detector(args.detector, device, args.min_face_size, fast=args.fast)

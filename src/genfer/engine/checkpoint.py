@@ -28,6 +28,7 @@ from torch import nn
 
 from genfer.core.config import RunConfig
 from genfer.core.errors import GenferError
+from genfer.core.reference import reference_models, reference_path
 
 MODEL_FILE = "model.safetensors"
 EMA_FILE = "ema.safetensors"
@@ -100,14 +101,19 @@ def write_pointer(path: Path, target: str) -> None:
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     """Find the checkpoint directory a user means.
 
-    Accepts a checkpoint directory itself, or a run directory (then its ``best`` checkpoint,
-    falling back to ``latest``; ``which="latest"`` prefers the latest).
+    Accepts a checkpoint directory itself, a run directory (then its ``best`` checkpoint,
+    falling back to ``latest``; ``which="latest"`` prefers the latest), or the name of a reference
+    model shipped with genfer (``synthface-tdgan``; :mod:`genfer.core.reference`).
     """
     p = Path(path)
     if (p / MODEL_FILE).is_file():
         return p
     if not p.exists():
-        raise CheckpointError(f"{p}: no such checkpoint or run directory")
+        shipped = reference_path(str(path))
+        if shipped is not None:
+            return shipped
+        names = ", ".join(reference_models()) or "none installed"
+        raise CheckpointError(f"{p}: no such checkpoint or run directory, nor a shipped reference model ({names})")
     order = [which, "latest" if which == "best" else "best"]
     for name in order:
         ptr = p / "checkpoints" / name
