@@ -26,3 +26,12 @@ def test_demo_writes_report_with_the_iterations_it_trained(tmp_path):
     assert figures["precision"] == ("bf16" if cpu_has_amx() else "fp32")
     assert f"Precision: {figures['precision']} (train.precision auto" in md
     assert out["transfer_grid"].stat().st_size > 0 and out["confusion"].exists()
+    # the shipped reference models' grids, each labelled with its model and figures
+    from genfer.core.reference import reference_models
+
+    page = out["report_html"].read_text()
+    assert set(out["shipped_grids"]) == set(reference_models())
+    for name, model in reference_models().items():
+        assert out["shipped_grids"][name].stat().st_size > 0
+        assert f"`{name}` (shipped with genfer" in md and model.figures["summary"] in md
+        assert f'<img src="shipped_{name}.png"' in page
