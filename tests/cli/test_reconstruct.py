@@ -69,3 +69,16 @@ def test_reconstruct_names_a_missing_input_and_a_bad_checkpoint(cdan_run, tmp_pa
     rc = main(["reconstruct", "-c", str(tmp_path / "CDAN.pth"), str(src), "-o", str(tmp_path / "o2")])
     err = capsys.readouterr().err
     assert rc == 1 and "key(s) of the CDAN model are missing: encoder.conv_in.bias" in err
+
+
+def test_eval_of_a_cdan_run_reports_parsing_figures(cdan_run, tmp_path):
+    import json
+
+    rc, text = _run(["eval", "--checkpoint", str(cdan_run), "--out", str(tmp_path / "ev")])
+    assert rc == 0 and "parsing AUC" in text
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert set(m["auc"]) == {"overall", "AU01", "AU04", "AU06", "AU12", "AU15", "AU25"}
+    assert all(0 <= v <= 1 for v in m["auc"].values())
+    assert m["psnr"] > 0 and 0 <= m["au_mae_masked"] <= 5 and "settings" in m
+    assert all(v == 0 for v in m["pr_released"].values() if v == v)
+    assert (tmp_path / "ev" / "masks.png").is_file()
