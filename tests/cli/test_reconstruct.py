@@ -52,6 +52,10 @@ def test_reconstruct_writes_four_parts_per_face_keeping_class_folders(cdan_run, 
 
     mask = read_image(out / "flat_mask.png", channels=3)
     assert mask.shape == (3, 56, 56) and torch.equal(mask[0], mask[1])  # grey
+    rc, _ = _run(["reconstruct", "-c", str(cdan_run), str(src), "-o", str(tmp_path / "parts"), "--aligned",
+                  "--by-part"])
+    assert rc == 0 and (tmp_path / "parts" / "rec" / "happy" / "h1.png").is_file()
+    assert (tmp_path / "parts" / "masked" / "sad" / "s1.png").is_file()
 
 
 def test_reconstruct_names_a_missing_input_and_a_bad_checkpoint(cdan_run, tmp_path, capsys):

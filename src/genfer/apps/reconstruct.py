@@ -1,7 +1,9 @@
 """``genfer reconstruct``: reconstructions of faces, and CDAN's parsing of them, written per input.
 
 For each input face the files written are named after it (``<stem>_<part>.png``), under the same
-relative path as the input had under the folder it was found in (so class sub-folders are kept):
+relative path as the input had under the folder it was found in (so class sub-folders are kept);
+with ``by_part`` they go to ``<part>/<relative path>.png`` instead, so that ``genfer metrics``
+(which pairs files by relative path) can compare ``rec/`` with the input folder:
 
 - ``rec``: the reconstruction (any ``Reconstructor``);
 - for a parsing model (CDAN): ``mask`` (M, grey), ``color`` (the colour map Cm, [-1, 1] shown
@@ -86,6 +88,7 @@ def reconstruct_files(
     aligned: str = "auto",
     detector: Any = None,
     batch_size: int = 16,
+    by_part: bool = False,
 ) -> ReconstructReport:
     """Reconstruct (and parse) every face among ``inputs`` into ``out_dir``.
 
@@ -98,6 +101,7 @@ def reconstruct_files(
             (every image is a crop) or ``no`` (always detect: ``--detect``).
         detector: a face detector or a no-argument callable building one (needed for photos).
         batch_size: faces per forward.
+        by_part: write ``out_dir/<part>/<relative path>.png`` instead of ``<relative path>_<part>.png``.
 
     Returns:
         A :class:`ReconstructReport`. Unreadable files and photos without a face are problems
@@ -126,7 +130,7 @@ def reconstruct_files(
         for i, (f, base) in enumerate(chunk):
             rel = f.relative_to(base).with_suffix("")
             for name, imgs in parts.items():
-                target = out / rel.parent / f"{rel.name}_{name}.png"
+                target = out / name / f"{rel}.png" if by_part else out / rel.parent / f"{rel.name}_{name}.png"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 report.written.append(save_image(imgs[i].cpu(), target))
             report.faces += 1

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a run directory, a checkpoint directory, or the released CDAN.pth")
     p.add_argument("images", nargs="+", metavar="IMAGES", help="image files and/or folders")
     p.add_argument("-o", "--output", required=True, metavar="OUT/", help="output folder")
+    p.add_argument("--by-part", action="store_true",
+                   help="write OUT/rec/NAME.png, OUT/mask/NAME.png, ... (input names kept, so `genfer metrics` "
+                   "pairs OUT/rec with the input folder)")
     p.add_argument("--batch-size", type=int, default=16, help="faces per forward (default: %(default)s)")
     add_face_options(p)
     add_device(p, "cpu")
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     method, cfg = load_reconstructor(args.checkpoint, device)
     report = reconstruct_files(method, cfg, args.images, args.output, args.aligned,
-                               lambda: photos.load_detector(args.detector, device), args.batch_size)
+                               lambda: photos.load_detector(args.detector, device), args.batch_size, args.by_part)
     for problem in report.problems:
         print(f"skipped: {problem}")
     if report.faces == 0:
