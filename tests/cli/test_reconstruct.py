@@ -86,3 +86,5 @@ def test_eval_of_a_cdan_run_reports_parsing_figures(cdan_run, tmp_path):
     assert m["psnr"] > 0 and 0 <= m["au_mae_masked"] <= 5 and "settings" in m
     assert all(v == 0 for v in m["pr_released"].values() if v == v)
     assert (tmp_path / "ev" / "masks.png").is_file()
+    assert {"fid", "is", "acd", "ed"} <= set(m)  # numbers, or why not (no weights here)
+    assert (tmp_path / "ev" / "rec" / "00000.png").is_file() and (tmp_path / "ev" / "real" / "00000.png").is_file()

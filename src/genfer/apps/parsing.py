@@ -11,6 +11,11 @@ Figures (all on identities the run never saw, rendered as the run's own held-out
   of the AU-on render as a detector of those pixels is reported per AU and over all six pooled.
 - ``pr``: the release's HOG-KL parsing metric on M x over the held-out set (AU-active vs inactive
   by the true intensities), fixed; ``pr_released`` reproduces the release's bug (always 0).
+- with ``out_dir``: the held-out faces and reconstructions are written to ``real/`` and ``rec/``
+  (same names), and the README's FID, IS (``genfer.metrics``, Inception weights) and ACD
+  (``face_api`` embedder) are computed where their weights are on the machine; otherwise the
+  report says why not. ED needs OpenFace CSVs of both folders: ``genfer metrics ed rec/ real/
+  --embedder openface_au`` (or a trained recogniser run as the embedder).
 
 The settings are recorded in the report.
 """
@@ -122,9 +127,35 @@ def evaluate_cdan(method: Any, cfg: Any, out_dir: str | Path | None = None, iden
     if out_dir is not None:
         o = check_writable(Path(out_dir), folder=True, option="--out")
         o.mkdir(parents=True, exist_ok=True)
+        report.update(readme_metrics(xf, rec, o))
         (o / "metrics.json").write_text(json.dumps(report, indent=2))
         report["grid"] = str(mask_grid(method, on, target, au, o / "masks.png", grid_faces))
     return report
+
+
+def readme_metrics(x: Tensor, rec: Tensor, out: Path) -> dict[str, Any]:
+    """FID, IS and ACD of reconstructions ``rec`` against faces ``x`` (both [N, C, H, W] in [0, 1]),
+    through folders ``out/real`` and ``out/rec``; each figure is a number, or a string saying why not."""
+    from genfer.core.imaging import save_image
+    from genfer.metrics import folder_metrics as fm
+
+    real_dir, rec_dir = out / "real", out / "rec"
+    for i in range(len(x)):
+        save_image(x[i], real_dir / f"{i:05d}.png")
+        save_image(rec[i], rec_dir / f"{i:05d}.png")
+    calls = {
+        "fid": lambda: fm.fid(real_dir, rec_dir, progress=False)["fid"],
+        "is": lambda: fm.inception_score(rec_dir, progress=False),
+        "acd": lambda: fm.embedding("acd", rec_dir, real_dir, "face_api", progress=False),
+    }
+    res: dict[str, Any] = {}
+    for name, call in calls.items():
+        try:
+            res[name] = call()
+        except (FileNotFoundError, RuntimeError, ValueError, KeyError) as e:  # missing or unusable weights
+            res[name] = f"not computed: {type(e).__name__}: {str(e).splitlines()[0]}"
+    res["ed"] = "not computed: needs OpenFace CSVs of real/ and rec/ (genfer metrics ed ... --embedder openface_au)"
+    return res
 
 
 def mask_grid(method: Any, on: Tensor, target: Tensor, au: Tensor, path: str | Path, faces: int = 6) -> Path:

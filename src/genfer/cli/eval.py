@@ -65,5 +65,7 @@ def _run_cdan(args: argparse.Namespace) -> int:
           f"(A(x) {r['au_mae']:.3f})  mask mean {r['mask_mean']:.3f}")
     print("parsing AUC " + "  ".join(f"{k} {v:.3f}" for k, v in r["auc"].items()))
     print("PR " + "  ".join(f"{k} {v:.4f}" for k, v in r["pr"].items()))
+    for k in ("fid", "is", "acd", "ed"):
+        print(f"{k.upper()}: {r[k]}")
     print(f"written: {r['out_dir']}/metrics.json, masks.png")
     return 0
