@@ -594,6 +594,7 @@ def test_open_dataset_typed_options(tmp_path, build):
 READER_FIXTURES = {
     "affectnet": lambda root, fx: fx.build.affectnet_csv(root),
     "casia": lambda root, fx: fx.make_casia(root, {"0000001": ["001.jpg", "002.jpg"], "0000002": ["001.jpg"]}),
+    "cdan": lambda root, fx: fx.build.ganimation(root),  # imgs/ read as a class folder, pkl by basename
     "celebahq": lambda root, fx: fx.build.celebahq_mask(root),
     "ckplus": lambda root, fx: fx.build.ckplus(root),
     "emotionet": lambda root, fx: fx.build.emotionet(root),
@@ -609,7 +610,8 @@ READER_FIXTURES = {
     "sfew": lambda root, fx: fx.build.sfew(root),
     "store": lambda root, fx: fx.build.store(root),
 }
-READER_OPTIONS = {"folder": {"aus": "openface.csv"}, "ganimation": {"on_error": "skip"}}
+READER_OPTIONS = {"folder": {"aus": "openface.csv"}, "ganimation": {"on_error": "skip"},
+                  "cdan": {"aus": "aus_openface.pkl"}}
 
 
 @pytest.mark.parametrize("name", DATASETS.names())

@@ -9,9 +9,11 @@ from genfer.cli.common import add_checkpoint, add_device, resolve_device
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "eval", help="accuracy, per-class recall and confusion matrix of a recogniser",
+        "eval", help="accuracy, per-class recall and confusion matrix of a recogniser (CDAN: parsing figures)",
         description="Evaluate a checkpoint's expression recogniser on a labelled split. Writes metrics.json, "
-        "confusion.json and confusion.png (row-normalised) and prints the figures.",
+        "confusion.json and confusion.png (row-normalised) and prints the figures. For a CDAN run: PSNR/SSIM of "
+        "the reconstructions, the AU error of A(M*x) and the mask's parsing AUC on held-out SynthFace identities, "
+        "and the release's PR metric (metrics.json, masks.png).",
     )
     add_checkpoint(p)
     p.add_argument("--data", metavar="READER:PATH",
@@ -27,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from genfer.apps.evaluation import evaluate_checkpoint
+    from genfer.engine.checkpoint import load_config, resolve_checkpoint
 
+    if load_config(resolve_checkpoint(args.checkpoint)).method == "cdan":
+        return _run_cdan(args)
     r = evaluate_checkpoint(args.checkpoint, args.data, args.split, args.out, resolve_device(args.device))
     if args.json:
         print(json.dumps(r, indent=2))
@@ -39,4 +44,28 @@ def run(args: argparse.Namespace) -> int:
     for name, c in r["per_class"].items():
         print(f"{name:<10} {c['recall']:>7.3f} {c['precision']:>9.3f} {c['f1']:>6.3f} {c['support']:>6d}")
     print(f"written: {r['out_dir']}/metrics.json, confusion.json, confusion.png")
+    return 0
+
+
+def _run_cdan(args: argparse.Namespace) -> int:
+    import json
+
+    from genfer.apps.parsing import evaluate_cdan_checkpoint
+    from genfer.core.errors import UsageError
+
+    if args.data:
+        raise UsageError("CDAN runs are evaluated on held-out SynthFace identities (the parsing ground truth); "
+                         "--data is not supported for them", fix="leave out --data")
+    r = evaluate_cdan_checkpoint(args.checkpoint, args.out, resolve_device(args.device))
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"checkpoint {r['checkpoint']}: {r['settings']['data']}")
+    print(f"PSNR {r['psnr']:.2f} dB  SSIM {r['ssim']:.4f}  AU MAE A(M x) {r['au_mae_masked']:.3f} "
+          f"(A(x) {r['au_mae']:.3f})  mask mean {r['mask_mean']:.3f}")
+    print("parsing AUC " + "  ".join(f"{k} {v:.3f}" for k, v in r["auc"].items()))
+    print("PR " + "  ".join(f"{k} {v:.4f}" for k, v in r["pr"].items()))
+    for k in ("fid", "is", "acd", "ed"):
+        print(f"{k.upper()}: {r[k]}")
+    print(f"written: {r['out_dir']}/metrics.json, masks.png")
     return 0

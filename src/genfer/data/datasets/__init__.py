@@ -9,6 +9,7 @@ from genfer.data import store  # noqa: F401  (the prepared-face store reads like
 from genfer.data.datasets import (
     affectnet,
     casia,
+    cdan,
     celebahq,
     ckplus,
     emotionet,
@@ -27,6 +28,7 @@ from genfer.data.datasets import (
 __all__ = [
     "affectnet",
     "casia",
+    "cdan",
     "celebahq",
     "ckplus",
     "emotionet",
