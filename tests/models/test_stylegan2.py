@@ -165,3 +165,75 @@ def test_official_generator_forward():
     with torch.no_grad():
         img1, lat = g([wplus[:1]], input_is_latent=True, randomize_noise=False, return_latents=True)
     assert torch.equal(lat, wplus[:1]) and (img1 - ref["img_wplus"][:1]).abs().max() < 1e-4
+
+
+# --- rosinality checkpoints ---------------------------------------------------------------------------
+
+def tiny_rosinality(tmp_path, name="ck.pt", drop=(), add=None, latent_avg=True, **kw):
+    import argparse
+
+    torch.manual_seed(0)
+    g = Generator(32, 16, 2, channel_multiplier=kw.get("cm", 1 / 64), channel_max=16)
+    d = Discriminator(32, channel_multiplier=kw.get("cm", 1 / 64), channel_max=16)
+    sd = {k: v for k, v in g.state_dict().items() if k not in drop}
+    sd |= add or {}
+    obj = {"g_ema": sd, "g": dict(sd), "d": d.state_dict(), "args": argparse.Namespace(size=32, r1=10.0)}
+    if latent_avg:
+        obj["latent_avg"] = g.mean_latent(64)[0]
+    torch.save(obj, tmp_path / name)
+    return tmp_path / name, g
+
+
+def test_load_rosinality_round_trip(tmp_path):
+    from genfer.models.stylegan2.rosinality import load_rosinality
+
+    path, g = tiny_rosinality(tmp_path)
+    ck = load_rosinality(path)
+    assert (ck.spec.size, ck.spec.style_dim, ck.spec.n_mlp) == (32, 16, 2)
+    assert ck.g_ema.channels == g.channels and ck.d is not None and ck.latent_avg_samples == 0
+    w = torch.randn(2, g.n_latent, 16)
+    g.eval()
+    with torch.no_grad():
+        a = g([w], input_is_latent=True, randomize_noise=False)[0]
+        b = ck.g_ema([w], input_is_latent=True, randomize_noise=False)[0]
+    assert torch.equal(a, b)
+    assert load_rosinality(path, size=32, channel_multiplier=1 / 64).spec.size == 32
+
+
+def test_load_rosinality_names_what_is_wrong(tmp_path):
+    from genfer.models.stylegan2.rosinality import StyleGAN2CheckpointError, load_rosinality
+
+    path, _ = tiny_rosinality(tmp_path, "a.pt", drop=("conv1.noise.weight",), add={"extra.weight": torch.zeros(1)})
+    with pytest.raises(StyleGAN2CheckpointError, match=r"missing keys: conv1\.noise\.weight.*unexpected keys: "
+                                                       r"extra\.weight"):
+        load_rosinality(path)
+    path, _ = tiny_rosinality(tmp_path, "b.pt")
+    with pytest.raises(StyleGAN2CheckpointError, match="size 64 was asked, the checkpoint is 32 px"):
+        load_rosinality(path, size=64)
+    with pytest.raises(StyleGAN2CheckpointError, match="multiplier 0.25 was asked, the checkpoint.s is 0.015625"):
+        load_rosinality(path, channel_multiplier=0.25)
+    with pytest.raises(StyleGAN2CheckpointError, match="style dim 512 was asked"):
+        load_rosinality(path, style_dim=512)
+    (tmp_path / "c.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(StyleGAN2CheckpointError, match="c.pt: cannot be loaded with weights_only=True"):
+        load_rosinality(tmp_path / "c.pt")
+    torch.save({"state_dict": {}}, tmp_path / "d.pt")
+    with pytest.raises(StyleGAN2CheckpointError, match="no g_ema, g or d"):
+        load_rosinality(tmp_path / "d.pt")
+
+
+def test_load_rosinality_refuses_code(tmp_path):
+    from genfer.models.stylegan2.rosinality import StyleGAN2CheckpointError, load_rosinality
+
+    torch.save({"g_ema": {}, "args": torch.nn.Identity()}, tmp_path / "e.pt")  # a pickled module: code
+    with pytest.raises(StyleGAN2CheckpointError, match="weights_only"):
+        load_rosinality(tmp_path / "e.pt")
+
+
+def test_missing_latent_avg_is_the_mean_of_mapped_z(tmp_path):
+    from genfer.models.stylegan2.rosinality import load_rosinality, mean_w
+
+    path, g = tiny_rosinality(tmp_path, latent_avg=False)
+    ck = load_rosinality(path, mean_samples=500)
+    assert ck.latent_avg_samples == 500 and ck.latent_avg.shape == (16,)
+    assert torch.allclose(ck.latent_avg, mean_w(g, 500), atol=1e-6)
