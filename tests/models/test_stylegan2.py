@@ -237,3 +237,57 @@ def test_missing_latent_avg_is_the_mean_of_mapped_z(tmp_path):
     ck = load_rosinality(path, mean_samples=500)
     assert ck.latent_avg_samples == 500 and ck.latent_avg.shape == (16,)
     assert torch.allclose(ck.latent_avg, mean_w(g, 500), atol=1e-6)
+
+
+# --- the method -----------------------------------------------------------------------------------------
+
+def test_phases_follow_the_lazy_intervals():
+    from genfer.core.config import make_config
+    from genfer.models.stylegan2 import StyleGAN2
+
+    m = StyleGAN2(make_config("stylegan2", "tiny").model)
+    assert m.phases(0) == ["D", "D:r1", "G", "G:pl"]
+    assert m.phases(4) == ["D", "G", "G:pl"] and m.phases(5) == ["D", "G"]
+    assert sum("D:r1" in m.phases(s) for s in range(32)) == 2 and sum("G:pl" in m.phases(s) for s in range(32)) == 8
+    assert m.lazy_intervals() == {"G": 4, "D": 16}
+    off = StyleGAN2(make_config("stylegan2", "tiny", ["model.r1=0", "model.g_reg_every=0"]).model)
+    assert off.phases(0) == ["D", "G"] and off.lazy_intervals() == {}
+
+
+def test_engine_applies_the_lazy_regularisation_correction(tiny_cfg):
+    from genfer.engine.trainer import Trainer
+
+    t = Trainer(tiny_cfg("stylegan2", "optim.lr=0.002", "optim.betas=[0.0,0.99]"))
+    g, d = t.opts["G"].param_groups[0], t.opts["D"].param_groups[0]
+    assert math.isclose(g["lr"], 0.002 * 4 / 5) and math.isclose(d["lr"], 0.002 * 16 / 17)
+    assert g["betas"] == (0.0, 0.99 ** (4 / 5)) and d["betas"] == (0.0, 0.99 ** (16 / 17))
+
+
+def test_path_length_penalty_tracks_its_mean_and_trains_g():
+    from genfer.core.config import make_config
+    from genfer.models.stylegan2 import StyleGAN2
+
+    torch.manual_seed(0)
+    m = StyleGAN2(make_config("stylegan2", "tiny").model)
+    batch = {"image": torch.rand(4, 3, 32, 32) * 2 - 1}
+    out = m.training_step(batch, "G:pl", {})
+    first = float(m.mean_path_length)
+    assert first > 0 and math.isclose(first, 0.01 * float(out.terms["path_length"]), rel_tol=1e-5)
+    out.loss.backward()
+    assert m.G.style[1].weight.grad is not None and m.D.final_linear[1].weight.grad is None
+    m.training_step(batch, "G:pl", {})
+    assert float(m.mean_path_length) > first
+
+
+def test_sampling_is_seeded_and_truncation_pulls_to_the_mean():
+    from genfer.core.config import make_config
+    from genfer.models.stylegan2 import StyleGAN2
+
+    torch.manual_seed(0)
+    m = StyleGAN2(make_config("stylegan2", "tiny").model)
+    a, b = m.sample(3, seed=5), m.sample(3, seed=5)
+    assert a.shape == (3, 3, 32, 32) and torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+    assert int(m.latent_avg_samples) == 0
+    t0 = m.sample(3, truncation=0.0 + 1e-6, seed=5)
+    assert int(m.latent_avg_samples) == 10_000  # computed once, kept
+    assert (t0 - t0[:1]).abs().max() < 1e-3  # every sample is the mean face

@@ -104,7 +104,8 @@ class _BiasLeakyReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         (y,) = ctx.saved_tensors
-        gx = g * torch.where(y > 0, ctx.gain, ctx.gain * ctx.slope).to(g.dtype)
+        # leaky_relu_backward on the result (self_is_result) keeps no input; it has its own derivative
+        gx = torch.ops.aten.leaky_relu_backward(g * ctx.gain, y, ctx.slope, True)
         gb = None
         if ctx.has_bias and ctx.needs_input_grad[1]:
             gb = gx.sum([d for d in range(gx.ndim) if d != 1])
