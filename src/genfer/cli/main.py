@@ -16,6 +16,7 @@ from genfer.core.errors import GenferError, GenferWarning
 # subcommand modules, in the order `genfer --help` lists them
 SUBCOMMANDS = (
     "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "edit", "metrics", "weights", "ls",
+    "generate", "project", "convert",
 )
 
 
