@@ -63,6 +63,20 @@ def test_bias_leaky_relu_value_and_double_backward():
     assert torch.autograd.gradgradcheck(bias_leaky_relu, (x, b))
 
 
+def test_noise_bias_leaky_relu_value_and_double_backward():
+    from genfer.models.layers.stylegan2 import noise_bias_leaky_relu
+
+    torch.manual_seed(0)
+    d = dict(dtype=torch.float64, requires_grad=True)
+    x, nw, n, b = torch.randn(2, 3, 4, 4, **d), torch.randn(1, **d), torch.randn(2, 1, 4, 4, **d), torch.randn(3, **d)
+    ref = F.leaky_relu(x + nw * n + b.view(1, -1, 1, 1), 0.2) * math.sqrt(2)
+    assert torch.allclose(noise_bias_leaky_relu(x, nw, n, b), ref)
+    assert torch.autograd.gradcheck(noise_bias_leaky_relu, (x, nw, n, b))
+    assert torch.autograd.gradgradcheck(noise_bias_leaky_relu, (x, nw, n, b))
+    n1 = torch.randn(1, 1, 4, 4, **d)  # one map broadcast over the batch (the stored noise)
+    assert torch.autograd.gradcheck(noise_bias_leaky_relu, (x, nw, n1, b))
+
+
 @pytest.mark.parametrize("up,down", [(False, False), (True, False), (False, True)])
 def test_modulated_conv_equals_per_sample_weights(up, down):
     """Input-side modulation equals the release's grouped conv with per-sample demodulated weights."""
