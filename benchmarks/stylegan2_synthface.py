@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--judge-cache", default=str(Path.home() / ".cache" / "genfer"))
+    ap.add_argument("--judge-steps", type=int, default=600)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -68,7 +69,7 @@ def main() -> None:
     save_grid(grid, 8, args.grid, scale=2)
     res["grid"] = args.grid
 
-    judge = expression_judge(size, 3, cache=args.judge_cache)
+    judge = expression_judge(size, 3, steps=args.judge_steps, cache=args.judge_cache)
     fake = method.sample(args.n, 1.0, seed=100, noise="random")
     real_a, real_b = renders(60_000, args.n, size), renders(70_000, args.n, size)
     fa, fb, ff = judge_features(judge, real_a), judge_features(judge, real_b), judge_features(judge, fake)
@@ -82,8 +83,7 @@ def main() -> None:
     dist = JudgeDistance(judge)
     for name, w_plus in (("w", False), ("wplus", True)):
         cfg = ProjectConfig(steps=args.steps, w_plus=w_plus)
-        r = project_images(method, [], out / f"project_{name}", "judge", cfg, judge_cache=args.judge_cache,
-                           images=targets)
+        r = project_images(method, [], out / f"project_{name}", dist, cfg, images=targets)
         res[f"project_{name}"] = {"mean_psnr": r["mean_psnr"], "mean_judge_distance": r["mean_distance"],
                                   "steps": args.steps}
         print(json.dumps({name: res[f"project_{name}"]}), flush=True)

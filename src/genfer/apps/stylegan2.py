@@ -122,6 +122,8 @@ def write_images(images: Tensor, out: str | Path, ncol: int | None = None) -> li
 class JudgeDistance(nn.Module):
     """LPIPS-form distance on a ``genfer.judges.JudgeNet``'s four stage activations (equal weights)."""
 
+    name = "judge"
+
     def __init__(self, judge: nn.Module) -> None:
         super().__init__()
         self.judge = judge.eval().requires_grad_(False)
@@ -174,11 +176,14 @@ def build_distance(name: str, size: int, channels: int = 3, lpips_net: str = "vg
     raise UsageError(f"unknown distance {name!r}; use one of {', '.join(DISTANCES)}")
 
 
-def project_images(method: StyleGAN2, paths: Sequence[str | Path], out_dir: str | Path, distance: str = "lpips",
+def project_images(method: StyleGAN2, paths: Sequence[str | Path], out_dir: str | Path,
+                   distance: str | Callable[[Tensor, Tensor], Tensor] = "lpips",
                    cfg: ProjectConfig | None = None, seed: int = 0, lpips_net: str = "vgg",
                    judge_cache: str | Path | None = None, batch_size: int = 8,
                    images: Tensor | None = None) -> dict[str, Any]:
     """Project image files (or ``images`` uint8 ``[N, C, H, W]`` at the generator's size) into ``method.G``.
+
+    ``distance`` is a name in ``DISTANCES`` or a callable (its ``name`` attribute is reported).
 
     Writes ``<name>.png`` (the projection) per image, ``projections.png`` (targets above projections),
     ``latents.npz`` (``names``, ``wplus [N, n_latent, style_dim]``, and ``noise_i`` per layer) and
@@ -197,7 +202,11 @@ def project_images(method: StyleGAN2, paths: Sequence[str | Path], out_dir: str 
         names = [f"{i:06d}" for i in range(images.shape[0])]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dist_fn = build_distance(distance, size, ch, lpips_net, judge_cache)
+    if callable(distance):
+        dist_fn, dname = distance, getattr(distance, "name", "custom")
+    else:
+        dist_fn = build_distance(distance, size, ch, lpips_net, judge_cache)
+        dname = distance if distance != "lpips" else f"lpips_{lpips_net}"
     if isinstance(dist_fn, nn.Module):
         dist_fn = dist_fn.to(method.device)
     cfg = cfg or ProjectConfig()
@@ -219,7 +228,7 @@ def project_images(method: StyleGAN2, paths: Sequence[str | Path], out_dir: str 
     for j in range(len(noises[0])):
         arrays[f"noise_{j}"] = torch.cat([n[j] for n in noises]).numpy()
     np.savez(out / "latents.npz", **arrays)
-    result = {"distance": distance if distance != "lpips" else f"lpips_{lpips_net}",
+    result = {"distance": dname,
               "per_image": {n: {"distance": float(d), "psnr": float(q)} for n, d, q in zip(names, dist, p)},
               "mean_distance": float(dist.mean()), "mean_psnr": float(p.mean()), "options": asdict(cfg),
               "seed": seed, "n": len(names)}
