@@ -25,6 +25,7 @@ import torch
 from genfer.apps.stylegan2 import JudgeDistance, expression_judge, load_stylegan2, project_images
 from genfer.core.imaging import save_grid
 from genfer.data.synthface import SynthFace
+from genfer.judges import judge_predict
 from genfer.metrics.fid import fid_from_features
 from genfer.models.stylegan2.projector import ProjectConfig
 
@@ -55,6 +56,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--judge-cache", default=str(Path.home() / ".cache" / "genfer"))
     ap.add_argument("--judge-steps", type=int, default=600)
+    ap.add_argument("--judge-batch", type=int, default=64)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -69,7 +71,11 @@ def main() -> None:
     save_grid(grid, 8, args.grid, scale=2)
     res["grid"] = args.grid
 
-    judge = expression_judge(size, 3, steps=args.judge_steps, cache=args.judge_cache)
+    judge = expression_judge(size, 3, steps=args.judge_steps, cache=args.judge_cache, batch_size=args.judge_batch)
+    held = SynthFace(list(range(50_100, 50_120)), 35, size=size, channels=3, seed=0)
+    res["judge"] = {"steps": args.judge_steps, "batch": args.judge_batch,
+                    "accuracy_on_fresh_renders": float((judge_predict(judge, held.images).argmax(1)
+                                                        == held.expressions).float().mean())}
     fake = method.sample(args.n, 1.0, seed=100, noise="random")
     real_a, real_b = renders(60_000, args.n, size), renders(70_000, args.n, size)
     fa, fb, ff = judge_features(judge, real_a), judge_features(judge, real_b), judge_features(judge, fake)
@@ -92,7 +98,7 @@ def main() -> None:
 
     rows = [targets.float() / 255]
     for name in ("w", "wplus"):
-        imgs = [torch.from_numpy(__import__("numpy").asarray(Image.open(out / f"project_{name}" / f"{i:06d}.png")))
+        imgs = [torch.from_numpy(__import__("numpy").array(Image.open(out / f"project_{name}" / f"{i:06d}.png")))
                 .permute(2, 0, 1).float() / 255 for i in range(args.project)]
         rows.append(torch.stack(imgs))
     fig = Path(args.grid).with_name(Path(args.grid).stem + "_projection.png")

@@ -145,7 +145,7 @@ class JudgeDistance(nn.Module):
 
 
 def expression_judge(size: int, channels: int = 3, seed: int = 0, steps: int = 600,
-                     cache: str | Path | None = None) -> nn.Module:
+                     cache: str | Path | None = None, batch_size: int = 64) -> nn.Module:
     """The SynthFace expression judge at ``size`` px: trained on renders of identities 50,000-50,059
     (disjoint from every training set), kept in ``cache`` (a directory) between calls."""
     from genfer.data.labels import BASIC7
@@ -154,9 +154,10 @@ def expression_judge(size: int, channels: int = 3, seed: int = 0, steps: int = 6
 
     def train() -> dict[str, nn.Module]:
         data = SynthFace(list(range(50_000, 50_060)), 70, size=size, channels=channels, seed=seed)
-        return {"expression": train_judge(data.images, data.expressions, len(BASIC7), steps=steps, seed=1)}
+        return {"expression": train_judge(data.images, data.expressions, len(BASIC7), steps=steps,
+                                          batch_size=batch_size, seed=1)}
 
-    key = f"stylegan2_expression_judge_{size}px_c{channels}_s{seed}_{steps}.pt"
+    key = f"stylegan2_expression_judge_{size}px_c{channels}_s{seed}_{steps}x{batch_size}.pt"
     nets = cached_judges(Path(cache) / key if cache else None, {"expression": (channels, len(BASIC7), 32)}, train)
     return nets["expression"]
 
