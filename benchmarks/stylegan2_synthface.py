@@ -68,7 +68,7 @@ def main() -> None:
 
     grid = torch.cat([method.sample(32, 1.0, seed=0), method.sample(32, 0.7, seed=0)])
     Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
-    save_grid(grid, 8, args.grid, scale=2)
+    save_grid(grid, 8, args.grid)
     res["grid"] = args.grid
 
     judge = expression_judge(size, 3, steps=args.judge_steps, cache=args.judge_cache, batch_size=args.judge_batch)
