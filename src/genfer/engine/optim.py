@@ -6,6 +6,7 @@ factory under its own name and becomes usable as ``optim.optimizer`` or in a met
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 import torch
@@ -32,6 +33,12 @@ def sgd(params: Iterable[nn.Parameter], lr: float, o: OptimConfig) -> torch.opti
     return torch.optim.SGD(params, lr=lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay)
 
 
+def lazy_corrected(o: OptimConfig, c: float) -> OptimConfig:
+    """``o`` with Adam's betas raised to the power ``c`` (lazy regularisation, Karras et al. 2020,
+    appendix B: with a regulariser every N steps, c = N / (N + 1); the trainer scales the rate by c)."""
+    return dataclasses.replace(o, betas=(o.betas[0] ** c, o.betas[1] ** c))
+
+
 def build_optimizer(
     name: str, params: Iterable[nn.Parameter], lr: float, o: OptimConfig
 ) -> torch.optim.Optimizer:
@@ -39,4 +46,4 @@ def build_optimizer(
     return OPTIMIZERS.get(name)(list(params), lr, o)
 
 
-__all__ = ["OPTIMIZERS", "build_optimizer"]
+__all__ = ["OPTIMIZERS", "build_optimizer", "lazy_corrected"]

@@ -13,6 +13,10 @@ cover) it
    with one flattened all-reduce (after accumulation, so once per phase), unscales and clips
    them (``clip``), and steps the group's optimizer.
 
+A phase named ``GROUP:part`` (``D:r1``) steps ``GROUP``'s optimizer under its own loss: a
+regulariser that runs every few iterations as a separate update (StyleGAN2's lazy R1 and
+path-length penalty).
+
 Gradient penalties need the gradient of a critic with respect to its input *inside* the
 forward pass; they compute it with autocast off (``genfer.losses.adversarial``), and the scaler
 only ever scales the final loss, so they are unaffected by either.
@@ -28,6 +32,7 @@ from torch import Tensor, nn
 
 from genfer.engine import distributed as D
 from genfer.engine.precision import autocast
+from genfer.models.base import phase_group
 
 
 @dataclass
@@ -85,9 +90,10 @@ def run_iteration(
     res = IterationResult()
     stepped = False
     for phase in method.phases(step):
-        if phase not in optimizers:
+        group = phase_group(phase)
+        if group not in optimizers:
             continue
-        params = groups[phase]
+        params = groups[group]
         for p in params:
             p.grad = None
         finite = True
@@ -109,7 +115,7 @@ def run_iteration(
                 p.grad = None
             continue
         D.average_gradients(params)
-        opt = optimizers[phase]
+        opt = optimizers[group]
         if scaler is not None:
             scaler.unscale_(opt)
         if clip > 0:

@@ -33,7 +33,7 @@ from genfer.engine.compilation import compile_networks
 from genfer.engine.device import select_device
 from genfer.engine.ema import EMA
 from genfer.engine.logger import RunLogger, truncate_log
-from genfer.engine.optim import build_optimizer
+from genfer.engine.optim import build_optimizer, lazy_corrected
 from genfer.engine.partial import load_partial
 from genfer.engine.precision import make_scaler, resolve_precision
 from genfer.engine.resume import resume_config
@@ -216,9 +216,11 @@ class Trainer:
         stage, o = span.stage, self.cfg.optim
         names = stage.groups if stage.groups is not None else list(self.groups)
         base = stage.lr if stage.lr is not None else o.lr
-        self.base_lr = {n: o.group_lr.get(n, base) for n in names}
-        self.opts = {n: build_optimizer(stage.optimizer or o.optimizer, self.groups[n], self.base_lr[n], o)
-                     for n in names}
+        lazy = self.method.lazy_intervals() if hasattr(self.method, "lazy_intervals") else {}
+        c = {n: lazy[n] / (lazy[n] + 1) if lazy.get(n, 0) > 0 else 1.0 for n in names}
+        self.base_lr = {n: o.group_lr.get(n, base) * c[n] for n in names}
+        self.opts = {n: build_optimizer(stage.optimizer or o.optimizer, self.groups[n], self.base_lr[n],
+                                        o if c[n] == 1 else lazy_corrected(o, c[n])) for n in names}
         if stage.before is not None:
             ctx = StageContext(self.cfg, self.device, self.run_dir, self.step, stage, self.batches, resumed)
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):

@@ -6,6 +6,8 @@ optimizers, moves itself between devices, wraps DDP or writes files: the engine 
 One training iteration is a list of *phases* (``method.phases(step)``); each phase names the
 network group whose optimizer it steps. The engine calls ``training_step(batch, phase, cache)`` for
 each phase in order, backpropagates the returned loss into that group, and steps its optimizer.
+A phase may also be ``GROUP:part`` (``"D:r1"``): a second update of ``GROUP`` in the same iteration
+with its own loss (a lazily applied regulariser); ``phase_group`` maps it to its group.
 ``cache`` is a dict that lives for one iteration, so phases can share work (a generated image, an
 encoder feature) instead of recomputing it; the engine starts it as ``{"step": step}`` (with
 ``train.accumulate`` > 1, one cache per micro-batch).
@@ -21,6 +23,9 @@ Beyond that minimum a method may declare:
   training or loaded from a checkpoint.
 - ``ema_modules()``: networks whose exponential moving average the engine keeps when
   ``train.ema`` > 0; sample grids, evaluation and inference then see the averaged weights.
+- ``lazy_intervals()``: groups whose regulariser runs as its own phase every N iterations; the
+  engine corrects their optimizer as Karras et al. (2020, appendix B) do: learning rate x c and
+  Adam's betas to the power c, with c = N / (N + 1).
 - ``best_metric`` and ``best_mode``: the evaluation figure that keeps the best checkpoint, and
   whether its lowest (``min``) or highest (``max``) value is best.
 """
@@ -51,6 +56,11 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
+
+
+def phase_group(phase: str) -> str:
+    """The network group a phase updates: ``"D:r1"`` -> ``"D"``, ``"G"`` -> ``"G"``."""
+    return phase.partition(":")[0]
 
 
 @dataclass
@@ -116,8 +126,15 @@ class Method(nn.Module):
         raise NotImplementedError
 
     def phases(self, step: int) -> list[str]:
-        """Group names to update at iteration ``step`` (0-based), in order."""
+        """Group names to update at iteration ``step`` (0-based), in order; ``GROUP:part`` names a
+        further update of ``GROUP`` with its own loss."""
         raise NotImplementedError
+
+    def lazy_intervals(self) -> dict[str, int]:
+        """``{group: N}`` for groups regularised lazily, every N iterations, in a phase of their own;
+        the engine multiplies their learning rate by c = N / (N + 1) and raises Adam's betas to the
+        power c (the default has none)."""
+        return {}
 
     def stages(self) -> list[Stage]:
         """Training stages in order; the default is one stage, ``main``, training every group

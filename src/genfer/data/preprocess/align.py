@@ -133,6 +133,11 @@ for _preset in (
         "asit", "ffhq", 256, 3, padding="reflection",
         note="ASIT/IFER invert into a StyleGAN2 FFHQ generator, so faces must be aligned as FFHQ was",
     ),
+    CropPreset(
+        "stylegan2", "ffhq", 256, 3, padding="reflection",
+        note="the public StyleGAN2 generators were trained on FFHQ-aligned faces (256 px for the 256-px "
+        "models; resize for 1024); generate/project and training on photos need the same alignment",
+    ),
 ):
     CROP_PRESETS.add(_preset.name, _preset)
 
