@@ -370,7 +370,7 @@ class GCViT(nn.Module):
             raise ValueError("depths, num_heads and windows need one entry per level")
         self.resolution, self.dim, self.n_levels = resolution, dim, len(depths)
         self.patch_embed = PatchEmbed(in_chans, dim)
-        dpr = [p.item() for p in torch.linspace(0, drop_path_rate, sum(depths))]
+        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
         self.levels = nn.ModuleList()
         for i, depth in enumerate(depths):
             side = resolution // 2 ** (i + 2)

@@ -1,0 +1,1 @@
+"""IFER (Chen et al.): expression recognition fine-tuned from the ASIT inversion encoder."""
