@@ -121,11 +121,16 @@ class ReduceSize(nn.Module):
         """The position map, channels-last ``[h, w, dim_out]``, cached per size, device and dtype."""
         key = (h, w, like.device, like.dtype)
         if key not in self._grid:
-            e = self.dim_out // 2
-            gx = sine_table(w, e)[None, :, :].expand(h, w, e)
-            gy = sine_table(h, e)[:, None, :].expand(h, w, e)
-            self._grid[key] = torch.cat([gx, gy], -1).to(like)
+            self._grid[key] = self._make_grid(h, w, like)
         return self._grid[key]
+
+    @torch.inference_mode(False)  # a normal tensor, usable later under autograd
+    @torch.no_grad()
+    def _make_grid(self, h: int, w: int, like: Tensor) -> Tensor:
+        e = self.dim_out // 2
+        gx = sine_table(w, e)[None, :, :].expand(h, w, e)
+        gy = sine_table(h, e)[:, None, :].expand(h, w, e)
+        return torch.cat([gx, gy], -1).to(device=like.device, dtype=like.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: channels-last [B, H, W, C] -> [B, H/2, W/2, C_out] (contiguous)."""
