@@ -18,6 +18,11 @@ from genfer.models.asit.networks import ASITEncoder
 from genfer.models.layers.stylegan2 import ModulatedConv2d
 
 
+def modulate(conv: nn.Module, style_conv: ModulatedConv2d, codes: Tensor, structure: Tensor) -> Tensor:
+    """The feature modulation: ``GAP(style_conv(conv(structure), mean(codes)))`` -> ``[B, C]``."""
+    return style_conv(conv(structure), codes.mean(1)).mean((2, 3))
+
+
 class IFERClassifier(nn.Module):
     """``[B, 3, R, R]`` in [-1, 1] -> logits ``[B, num_classes]``.
 
@@ -37,8 +42,7 @@ class IFERClassifier(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         """The pooled, modulated structure features ``[B, C]`` (before ``head``)."""
         codes, s = self.feature_model(x)
-        s = self.style_conv(self.conv(s), codes.mean(1))
-        return s.mean((2, 3))
+        return modulate(self.conv, self.style_conv, codes, s)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
