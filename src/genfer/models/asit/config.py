@@ -71,7 +71,8 @@ class ASITConfig(GCViTEncoderConfig):
     """ASIT: invert faces into a frozen StyleGAN2 (W+ codes + structure code).
 
     Args:
-        decoder: the frozen StyleGAN2: a rosinality ``.pt`` (``g_ema``, ``latent_avg``) or a
+        decoder: the frozen StyleGAN2: a genfer ``stylegan2`` run or checkpoint (``G``, EMA weights
+            where kept), a rosinality ``.pt`` (``g_ema``, ``latent_avg``) or a
             released ASIT checkpoint (``decoder.*``, ``latent_avg``); "" = an untrained generator
             of the ``dec_*`` size, seeded (tests and speed benchmarks only).
         dec_n_mlp: mapping layers of the untrained decoder (8).

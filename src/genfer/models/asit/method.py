@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -119,11 +120,13 @@ class ASIT(Method):
             self.decoder.load_state_dict(fresh.state_dict())
             self.latent_avg_source = "untrained decoder"
             return None
-        try:  # a released ASIT checkpoint: {state_dict: {encoder.*, decoder.*}, opts, latent_avg}
-            sd, avg, _ = read_release(path)
-            dec = {k.removeprefix("decoder."): v for k, v in sd.items() if k.startswith("decoder.")}
-        except GenferError:
-            dec = {}
+        dec, avg = _genfer_generator(Path(path))
+        if not dec:
+            try:  # a released ASIT checkpoint: {state_dict: {encoder.*, decoder.*}, opts, latent_avg}
+                sd, avg, _ = read_release(path)
+                dec = {k.removeprefix("decoder."): v for k, v in sd.items() if k.startswith("decoder.")}
+            except GenferError:
+                dec = {}
         if not dec:  # a rosinality StyleGAN2 checkpoint
             obj = read_checkpoint(path)
             dec, avg = obj.get("g_ema") or obj.get("g"), obj.get("latent_avg")
@@ -275,6 +278,29 @@ class ASIT(Method):
         x = batch["image"][:8]
         unit = x.float() / 255 if x.dtype == torch.uint8 else x.float()
         return torch.stack((unit.cpu(), self.reconstruct(x).cpu()), 1).flatten(0, 1), 2
+
+
+def _genfer_generator(path: Path) -> tuple[dict[str, Tensor], Tensor | None]:
+    """The generator (``G.*``, EMA weights where kept) and ``latent_avg`` of a genfer StyleGAN2 run or checkpoint.
+
+    ``path``: a run directory (its ``best``, else ``latest`` checkpoint) or a checkpoint directory;
+    ``({}, None)`` when it is neither.
+    """
+    from safetensors.torch import load_file
+
+    ckpt = path
+    for name in ("best", "latest"):
+        ptr = path / "checkpoints" / name
+        if ptr.is_file():
+            ckpt = path / "checkpoints" / ptr.read_text().strip()
+            break
+    if not (ckpt / "model.safetensors").is_file():
+        return {}, None
+    sd = load_file(str(ckpt / "model.safetensors"))
+    if (ckpt / "ema.safetensors").is_file():
+        sd.update(load_file(str(ckpt / "ema.safetensors")))
+    gen = {k.removeprefix("G."): v for k, v in sd.items() if k.startswith("G.")}
+    return gen, sd.get("latent_avg")
 
 
 def _identity_net(cfg: ASITConfig) -> nn.Module:
