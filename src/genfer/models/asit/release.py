@@ -64,4 +64,38 @@ def read_release(path: str | Path) -> tuple[dict[str, Tensor], Tensor | None, di
     return sd, latent_avg if isinstance(latent_avg, Tensor) else None, dict(opts)
 
 
-__all__ = ["drop_release_only", "read_release", "unwrap"]
+
+
+def load_released_asit(path: str | Path, device: str | torch.device = "cpu"):
+    """An :class:`~genfer.models.asit.method.ASIT` (``released`` preset) holding a released ASIT checkpoint.
+
+    The encoder runs with ``faithful=True``: the released weights were trained with the
+    batch-coupled global queries, and their raw reshapes are part of what they learnt; feed it one
+    image at a time (:func:`genfer.apps.inversion.invert_files` does) so that no batch-mate leaks
+    in. The decoder and ``latent_avg`` come from the same file (``latent_avg`` computed and logged
+    when absent).
+
+    Raises:
+        GenferError: unreadable file, or an encoder that does not fit the released architecture.
+    """
+    from genfer.core.config import make_config
+    from genfer.models.asit.method import ASIT
+
+    sd, _, _ = read_release(path)
+    enc = {k.removeprefix("encoder."): v for k, v in drop_release_only(sd).items() if k.startswith("encoder.")}
+    if not enc:
+        raise GenferError("holds no encoder.* keys (not an ASIT checkpoint)", path=str(path))
+    cfg = make_config("asit", "released", [f"model.decoder={path}", "model.faithful=true", "model.lpips_lambda=0",
+                                           "model.id_lambda=0"]).model
+    method = ASIT(cfg).to(device)
+    method.load_pretrained()
+    own = method.encoder.state_dict()
+    bad = [k for k in own if k not in enc or enc[k].shape != own[k].shape] + [k for k in enc if k not in own]
+    if bad:
+        raise GenferError(f"its encoder does not match the released GC ViT base ({len(bad)} keys differ, e.g. "
+                          f"{bad[:3]})", path=str(path))
+    method.encoder.load_state_dict(enc)
+    return method.eval()
+
+
+__all__ = ["drop_release_only", "load_released_asit", "read_release", "unwrap"]
