@@ -114,3 +114,11 @@ def test_d_phase_trains_the_query_net_on_real_and_reconstructed_faces():
     assert any(p.grad is not None for p in m.critic.model_q.parameters())
     assert all(p.grad is None for p in m.encoder.parameters())
     assert F.mse_loss(torch.zeros(1), torch.ones(1)) == 1  # LSGAN targets are +-1 on a cosine in [-1, 1]
+
+
+def test_distribution_term_trains_the_encoders_auxiliary_maps():
+    m = _method("model.l2_lambda=0", "model.adv_lambda=0", "model.dist_lambda=1")
+    out = m.training_step(_batch(), "E", {})
+    out.loss.backward()
+    assert out.terms["dist"] > 0  # the release's target: the encoder's convs maps, not the decoder's
+    assert all(c.weight.grad is not None and c.weight.grad.abs().sum() > 0 for c in m.encoder.convs)

@@ -7,7 +7,10 @@ Each iteration runs two phases, in the release's order:
 - ``D``: the key net takes its EMA step (``k <- 0.999 k + 0.001 q``), then the cosine critic is
   trained with LSGAN targets: ``MSE(D(x, x), 1) + MSE(D(x_hat, x), -1)``;
 - ``E``: ``l2 MSE(x_hat, x) + lpips LPIPS-Alex + id (1 - <phi(x_hat), phi(x)>) + adv MSE(D(x_hat, x), 1)
-  + dist L_dist`` (see :mod:`genfer.losses.distribution`).
+  + dist L_dist`` (see :mod:`genfer.losses.distribution`). As in the release's ``coach``, L_dist
+  aligns the similarity structure of the encoder's three auxiliary maps (``convs``: 1x1 convs +
+  LeakyReLU on c1, c2, c3; the target, with gradient) with that of the decoder's 64/32/16-px
+  features for random z (the source, without gradient).
 
 Deviations from the release (``faithful=True`` restores the ones that change results):
 
@@ -161,10 +164,12 @@ class ASIT(Method):
 
     def _reconstruct(self, x: Tensor, cache: dict[str, Any]) -> Tensor:
         if "x_hat" not in cache:
-            codes, structure = self.encoder(x)
-            feats = self.cfg.dist_lambda > 0
-            cache["x_hat"], cache["feats"] = self.decode(codes, structure if self.cfg.use_struct else None,
-                                                        self.cfg.randomize_noise, feats)
+            if self.cfg.dist_lambda > 0:  # the encoder's auxiliary maps are the alignment's target
+                codes, structure, cache["feats"] = self.encoder(x, feats=True)
+            else:
+                codes, structure = self.encoder(x)
+            cache["x_hat"], _ = self.decode(codes, structure if self.cfg.use_struct else None,
+                                            self.cfg.randomize_noise)
         return cache["x_hat"]
 
     def _keys(self, x: Tensor, cache: dict[str, Any]) -> Tensor:
@@ -203,7 +208,8 @@ class ASIT(Method):
             with torch.no_grad():
                 z = torch.randn(x.shape[0], cfg.style_dim, device=x.device)
                 _, _, src = self.decoder([z], randomize_noise=cfg.randomize_noise, return_features=True)
-            terms["dist"] = distribution_alignment(src, cache["feats"], faithful=cfg.faithful)
+            n = min(len(src), len(cache["feats"]))
+            terms["dist"] = distribution_alignment(src[:n], cache["feats"][:n], faithful=cfg.faithful)
             loss = loss + cfg.dist_lambda * terms["dist"]
         return LossOut(loss, {k: v.detach() for k, v in terms.items()})
 
