@@ -120,5 +120,5 @@ def test_distribution_term_trains_the_encoders_auxiliary_maps():
     m = _method("model.l2_lambda=0", "model.adv_lambda=0", "model.dist_lambda=1")
     out = m.training_step(_batch(), "E", {})
     out.loss.backward()
-    assert out.terms["dist"] > 0  # the release's target: the encoder's convs maps, not the decoder's
-    assert all(c.weight.grad is not None and c.weight.grad.abs().sum() > 0 for c in m.encoder.convs)
+    assert out.terms["dist"] > 0  # the target: the encoder's convs maps (anchors pick 3 random layers)
+    assert any(c.weight.grad is not None and c.weight.grad.abs().sum() > 0 for c in m.encoder.convs)
