@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from genfer.apps.evaluation import evaluate_checkpoint
 from genfer.core.config import make_config
 from genfer.core.errors import UsageError
 from genfer.engine import checkpoint as ck
@@ -47,3 +50,5 @@ def test_init_from_an_asit_run_loads_the_encoder(tiny_cfg):
     assert enc and all(torch.allclose(a[k], b[k], atol=1e-6) for k in enc)
     report = (run / "init_from.json").read_text()
     assert '"missed"' in report and "head.weight" in report  # the new layers start fresh
+    r = evaluate_checkpoint(run)  # genfer eval: accuracy and the confusion matrix of the classifier
+    assert 0 <= r["accuracy"] <= 1 and (Path(r["out_dir"]) / "confusion.json").is_file()
