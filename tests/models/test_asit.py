@@ -70,6 +70,8 @@ def test_distribution_alignment_any_batch_size_and_the_release_indexing():
     same = distribution_alignment([t.detach()[:2] for t in tgt], two, generator=torch.Generator().manual_seed(3),
                                   faithful=True)
     assert same.abs() < 1e-6  # identical source and target distributions
+    with pytest.raises(ValueError, match="batch of 2"):
+        distribution_alignment([s[:1] for s in src], [t[:1] for t in tgt], faithful=True)
 
 
 def test_invert_and_generate_with_and_without_the_structure_code():

@@ -46,6 +46,8 @@ def distribution_alignment(source: list[Tensor], target: list[Tensor], n_anchors
     n_layers = len(target)
     layer = torch.randint(0, n_layers, (n_anchors,), generator=generator).tolist()
     if faithful:
+        if b < 2:
+            raise ValueError("the release's distribution loss indexes samples 0 and 1: it needs a batch of 2 or more")
         sample = torch.randint(0, 2, (n_anchors,), generator=generator).tolist()
         src = target[0].new_zeros(n_anchors, n_anchors - 1)
         tgt_rows = []
