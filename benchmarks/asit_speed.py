@@ -223,6 +223,14 @@ def timed(fn, reps: int) -> list[float]:
     return out
 
 
+def make_opt(a, params, release_name: str) -> torch.optim.Optimizer:
+    """The release's optimizer, or stateless SGD (``--optimizer sgd``: the same on both sides, no 2-3 GB of moments)."""
+    params = list(params)
+    if a.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=1e-6)
+    return Ranger(params, lr=1e-4) if release_name == "ranger" else torch.optim.AdamW(params, 1e-4)
+
+
 def alternate(watch: Watch, rss: dict, key: str, genfer, release, reps: int) -> tuple[float, float]:
     """Median seconds of ``genfer()`` and ``release()``, run alternately ``reps`` times after a warm-up round."""
     tg, tr = [], []
@@ -244,7 +252,7 @@ def bench_asit(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dic
     x = torch.randint(0, 256, (a.batch, 3, 256, 256), dtype=torch.uint8, generator=g)
     m = build_asit(faithful=False)
     groups = {n: [p for mod in mods for p in mod.parameters()] for n, mods in m.groups().items()}
-    opts = {n: Ranger(ps, lr=1e-4) for n, ps in groups.items()}
+    opts = {n: make_opt(a, ps, "ranger") for n, ps in groups.items()}
 
     def genfer(i: int) -> None:
         m.encoder.faithful = False
@@ -262,7 +270,7 @@ def bench_ifer(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dic
     x01 = torch.rand(a.ifer_batch, 3, 256, 256, generator=g)
     t = smooth_one_hot(torch.randint(0, 7, (a.ifer_batch,), generator=g), 7, 0.1)
     m = build_ifer(False)
-    opt = torch.optim.AdamW(m.parameters(), 1e-4)
+    opt = make_opt(a, m.parameters(), "adamw")
 
     def genfer(i: int) -> None:
         m.encoder.faithful = False
@@ -320,6 +328,8 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", help="comma list: fp32,bf16")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-rss-gb", type=float, default=12.0)
+    ap.add_argument("--optimizer", default="release", choices=("release", "sgd"),
+                    help="release: Ranger (ASIT) and AdamW (IFER); sgd: stateless, when memory is short")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -329,7 +339,8 @@ def main() -> None:
         cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
     res: dict = {"cpu": cpu, "threads": a.threads, "torch": torch.__version__, "python": platform.python_version(),
                  "load_before": os.getloadavg(), "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-                 "batch": a.batch, "ifer_batch": a.ifer_batch, "infer_batch": a.infer_batch, "reps": a.reps}
+                 "batch": a.batch, "ifer_batch": a.ifer_batch, "infer_batch": a.infer_batch, "reps": a.reps,
+                 "optimizer": a.optimizer}
     rss: dict = {}
     g = torch.Generator().manual_seed(0)
     for prec in a.precision.split(","):
