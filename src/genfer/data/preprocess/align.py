@@ -133,6 +133,11 @@ for _preset in (
         "asit", "ffhq", 256, 3, padding="reflection",
         note="ASIT/IFER invert into a StyleGAN2 FFHQ generator, so faces must be aligned as FFHQ was",
     ),
+    CropPreset(
+        "ifer", "ffhq", 256, 3, padding="reflection",
+        note="IFER classifies with ASIT's encoder, so its faces follow ASIT's rule (the release resizes "
+        "RAF-DB's aligned images to 256)",
+    ),
 ):
     CROP_PRESETS.add(_preset.name, _preset)
 
