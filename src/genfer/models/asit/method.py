@@ -306,7 +306,10 @@ def _genfer_generator(path: Path) -> tuple[dict[str, Tensor], Tensor | None]:
     if (ckpt / "ema.safetensors").is_file():
         sd.update(load_file(str(ckpt / "ema.safetensors")))
     gen = {k.removeprefix("G."): v for k, v in sd.items() if k.startswith("G.")}
-    return gen, sd.get("latent_avg")
+    avg = sd.get("latent_avg")
+    if avg is not None and not bool(avg.abs().sum() > 0):  # a run that has not computed it yet stores zeros
+        avg = None
+    return gen, avg
 
 
 def _identity_net(cfg: ASITConfig) -> nn.Module:
