@@ -82,6 +82,8 @@ def test_invert_and_generate_with_and_without_the_structure_code():
     assert a.shape == (2, 3, 64, 64) and a.min() >= 0 and a.max() <= 1
     assert not torch.allclose(a, b)
     assert torch.allclose(m.reconstruct(_batch(2)["image"]), a)
+    # the engine evaluates prepared batches (to_input: [-1, 1]); uint8 batches give the same figure
+    assert m.evaluate([m.prepare(_batch(2))])["mse"] == pytest.approx(m.evaluate([_batch(2)])["mse"], rel=1e-5)
     with pytest.raises(GenferError, match="takes 64x64 faces"):
         m.invert(torch.zeros(1, 3, 32, 32))
 

@@ -268,8 +268,9 @@ class ASIT(Method):
         """MSE on [-1, 1] (the release's L2) and, when LPIPS is loaded, LPIPS-Alex, over held-out faces."""
         se, lp, n = 0.0, 0.0, 0
         for b in batches:
-            x = self._images(b["image"])
-            y = self.reconstruct(b["image"]) * 2 - 1
+            unit = _unit(b["image"])
+            x = self._images(unit)
+            y = self.reconstruct(unit) * 2 - 1
             se += float(((y - x) ** 2).mean((1, 2, 3)).sum())
             if self.lpips is not None:
                 lp += float(self.lpips(y, x).sum())
@@ -281,9 +282,13 @@ class ASIT(Method):
 
     @torch.no_grad()
     def samples(self, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
-        x = batch["image"][:8]
-        unit = x.float() / 255 if x.dtype == torch.uint8 else x.float()
-        return torch.stack((unit.cpu(), self.reconstruct(x).cpu()), 1).flatten(0, 1), 2
+        unit = _unit(batch["image"][:8])
+        return torch.stack((unit.cpu(), self.reconstruct(unit).cpu()), 1).flatten(0, 1), 2
+
+
+def _unit(x: Tensor) -> Tensor:
+    """Batch images to [0, 1]: uint8, or the engine's prepared batches (``to_input``: [-1, 1])."""
+    return x.float() / 255 if x.dtype == torch.uint8 else (x.float() + 1) / 2
 
 
 def _genfer_generator(path: Path) -> tuple[dict[str, Tensor], Tensor | None]:
