@@ -131,7 +131,7 @@ def test_stage_plan_is_checked():
     with pytest.raises(ValueError, match="steps"):
         plan_stages([Stage("x", 0), Stage("y", 2)], groups, 10, "adam", "constant")
     with pytest.raises(KeyError, match="optimizer"):
-        plan_stages([Stage("x", 0, optimizer="ranger")], groups, 10, "adam", "constant")
+        plan_stages([Stage("x", 0, optimizer="no_such_optimizer")], groups, 10, "adam", "constant")
     with pytest.raises(ValueError, match="unique"):
         plan_stages([Stage("x", 2), Stage("x")], groups, 10, "adam", "constant")
 

@@ -15,8 +15,8 @@ from genfer.core.errors import GenferError, GenferWarning
 
 # subcommand modules, in the order `genfer --help` lists them
 SUBCOMMANDS = (
-    "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "edit", "reconstruct", "generate",
-    "project", "convert", "metrics", "weights", "ls",
+    "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "edit", "reconstruct", "invert",
+    "generate", "project", "convert", "metrics", "weights", "ls",
 )
 
 

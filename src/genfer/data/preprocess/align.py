@@ -138,6 +138,11 @@ for _preset in (
         note="the public StyleGAN2 generators were trained on FFHQ-aligned faces (256 px for the 256-px "
         "models; resize for 1024); generate/project and training on photos need the same alignment",
     ),
+    CropPreset(
+        "ifer", "ffhq", 256, 3, padding="reflection",
+        note="IFER classifies with ASIT's encoder, so its faces follow ASIT's rule (the release resizes "
+        "RAF-DB's aligned images to 256)",
+    ),
 ):
     CROP_PRESETS.add(_preset.name, _preset)
 
