@@ -68,6 +68,7 @@ class ASIT(Method):
         self.encoder = ASITEncoder(**cfg.encoder_kwargs())
         self.decoder = Generator(cfg.image_size, cfg.style_dim, cfg.dec_n_mlp, cfg.dec_channel_multiplier,
                                  channel_max=cfg.dec_channel_max)
+        self.decoder.requires_grad_(False)  # frozen from the start: no weight gradients, whoever trains it
         if self.decoder.n_latent != cfg.n_styles or self.decoder.channels[4] != cfg.struct_channels:
             raise GenferError(f"the encoder gives {cfg.n_styles} codes and a {cfg.struct_channels}-channel structure "
                               f"code, the {cfg.image_size}-px decoder takes {self.decoder.n_latent} and "
