@@ -15,7 +15,7 @@ from genfer.core.errors import GenferError, GenferWarning
 
 # subcommand modules, in the order `genfer --help` lists them
 SUBCOMMANDS = (
-    "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "edit", "metrics", "weights", "ls",
+    "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "swap", "edit", "metrics", "weights", "ls",
 )
 
 
