@@ -225,3 +225,16 @@ def test_config_rejects_inconsistent_widths():
         JESRLConfig(enc_widths=(4, 8, 8, 16, 16), dec_widths=(16, 8, 8, 8), vgg_width=32)
     with pytest.raises(ValueError, match="vgg_width"):
         JESRLConfig(enc_widths=(4, 8, 8, 16, 16), dec_widths=(16, 8, 8, 4), vgg_width=1)
+
+
+def test_swap_only_decodes_the_same_c_and_d_as_the_full_forward():
+    m, _ = _tiny()
+    m.eval()
+    b = _pair_batch(m)
+    i, j = b["y_a"], b["y_b"]
+    with torch.no_grad():
+        full = forward_g(m.Enc, m.Dec, b["x_a"], b["x_b"], i, j, 7, alpha5=True)
+        only = forward_g(m.Enc, m.Dec, b["x_a"], b["x_b"], i, j, 7, swap_only=True)
+    assert set(only) >= {"C", "D", "R_C", "R_D"} and "A1" not in only
+    torch.testing.assert_close(only["C"], full["C"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(only["D"], full["D"], rtol=0, atol=1e-6)

@@ -55,11 +55,15 @@ class JESRLConfig(MethodConfig):
         perceptual_steps: iterations of the first stage, which trains the perceptual VGG19-BN
             expression classifier (0: no such stage; the net then comes from ``perceptual_from``, or
             stays at its initialisation).
+        perceptual_lr: SGD learning rate of the perceptual stage (momentum and weight decay as the
+            recogniser's).
         perceptual_from: a genfer JESRL run directory (or its ``model.safetensors``) whose perceptual
             net to use instead of training one.
         imagenet_weights: torchvision ``vgg19_bn`` ImageNet weights (a file the user supplies),
             loaded into the perceptual net and the recogniser trunk before training; empty = random
             init (offline), see the docs for what that changes.
+        channels_last: run the convolutions on channels-last activations (faster on CPU; the same
+            function up to float rounding; parameters stay contiguous).
         faithful: reproduce the release where genfer deliberately differs: one iteration per GAN
             epoch, and the TV term on detached images (no gradient).
     """
@@ -101,8 +105,10 @@ class JESRLConfig(MethodConfig):
     curriculum: tuple[tuple[int, int], ...] = ((0, 1), (10, 2), (20, 3), (30, 6))
     synth_neutrals: int = 6
     perceptual_steps: int = 0
+    perceptual_lr: float = 1e-3
     perceptual_from: str = ""
     imagenet_weights: str = ""
+    channels_last: bool = True
     faithful: bool = False
 
     def __post_init__(self) -> None:

@@ -45,6 +45,8 @@ Deliberate deviations from the released code (``faithful`` restores the first tw
 - The BCE is computed from the discriminators' logits (same value, stable) and allows the noisy
   targets outside [0, 1] that the release's older torch accepted.
 - Runs on CPU and CUDA; the release's CPU path crashes (its decoder label is tiled on GPU only).
+- Convolutions run on channels-last activations (``channels_last``): the same function, different
+  float rounding.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def bce_logits_noisy(logits: Tensor, target: Tensor) -> Tensor:
 
 
 def forward_g(enc: Encoder, dec: LabelDecoder, a: Tensor, b: Tensor, i: Tensor, j: Tensor, num_classes: int,
-              alpha5: bool = True) -> dict[str, Tensor]:
+              alpha5: bool = True, swap_only: bool = False) -> dict[str, Tensor]:
     """The released ``ELEGANT.forward_G``, batched (one encoder pass, one decoder pass).
 
     Args:
@@ -95,6 +97,7 @@ def forward_g(enc: Encoder, dec: LabelDecoder, a: Tensor, b: Tensor, i: Tensor, 
         i, j: long ``[B]``: a's expression and b's.
         num_classes: number of latent chunks (classes).
         alpha5: also decode the half-swaps C_5, D_5.
+        swap_only: decode only C and D (inference; no self-reconstructions, no half-swaps).
 
     Returns:
         ``z_A, z_B, z_C, z_D`` ``[B, c, h, w]``; ``label_A_tiled``, ``label_C_tiled``; residuals
@@ -108,15 +111,17 @@ def forward_g(enc: Encoder, dec: LabelDecoder, a: Tensor, b: Tensor, i: Tensor, 
     lab = dec.tile(change_vector(i, j, num_classes))
     zero = torch.zeros_like(lab)
     z1, z2, labels = [z_a, z_b, z_c, z_d], [z_a, z_b, z_a, z_b], [zero, zero, lab, lab]
-    if alpha5:
+    names = ["A", "B", "C", "D", "C_5", "D_5"]
+    if swap_only:
+        z1, z2, labels, names = z1[2:], z2[2:], labels[2:], names[2:4]
+    elif alpha5:
         z1 += [0.5 * (z_c - z_a) + z_a, 0.5 * (z_d - z_b) + z_b]
         z2 += [z_a, z_b]
         labels += [lab, lab]
     reps = len(z1) // 2
-    skip_all = [s.repeat(reps, 1, 1, 1) for s in skips]  # a, b, a, b, ...: the encoder's order repeated
-    r = dec(torch.cat(z1), torch.cat(z2), torch.cat(labels), skip_all).split(n)
+    r = dec(torch.cat(z1), torch.cat(z2), torch.cat(labels), skips).split(n)  # skips of (a, b), shared
     out = {"z_A": z_a, "z_B": z_b, "z_C": z_c, "z_D": z_d, "label_A_tiled": zero, "label_C_tiled": lab}
-    for name, res, x in zip(["A", "B", "C", "D", "C_5", "D_5"], r, [a, b] * reps, strict=False):
+    for name, res, x in zip(names, r, [a, b] * reps, strict=False):
         out[f"R_{name}"] = res
         out[{"A": "A1", "B": "B1"}.get(name, name)] = (x + res).clamp(-1, 1)
     return out
@@ -183,7 +188,7 @@ class JESRL(Method):
                     "step_size": c.rec_lr_step, "gamma": c.rec_lr_gamma, "warmup_steps": 0}
         out = []
         if c.perceptual_steps > 0:
-            out.append(Stage("perceptual", c.perceptual_steps, ["P"], "sgd", c.rec_lr, "steplr",
+            out.append(Stage("perceptual", c.perceptual_steps, ["P"], "sgd", c.perceptual_lr, "steplr",
                              before=_enter_perceptual, options=rec_opts))
         g, r = self.gan_steps(), self.rec_steps()
         for k in range(c.rounds):
@@ -193,14 +198,18 @@ class JESRL(Method):
                              options=rec_opts, schedule_offset=k * r))
         return out
 
+    def _layout(self, x: Tensor) -> Tensor:
+        # only explicit channels-last strides make the CPU convolutions pick that (faster) layout
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x.contiguous()
+
     def to_input(self, images: Tensor) -> Tensor:
         """uint8 ``[B, C, H, W]`` -> float in [-1, 1] (the release's ``Normalize(0.5, 0.5)``)."""
-        return images.float().div(127.5).sub_(1.0)
+        return self._layout(images.float().div(127.5).sub_(1.0))
 
     def _unit_to_input(self, x: Tensor) -> Tensor:
         """Images uint8 or float in [0, 1] -> [-1, 1] on the device."""
         x = x.to(self.device)
-        return self.to_input(x) if x.dtype == torch.uint8 else x.float() * 2 - 1
+        return self.to_input(x) if x.dtype == torch.uint8 else self._layout(x.float() * 2 - 1)
 
     # --- the swap --------------------------------------------------------------------------
     def forward_g(self, a: Tensor, b: Tensor, i: Tensor, j: Tensor, alpha5: bool = True) -> dict[str, Tensor]:
@@ -338,7 +347,7 @@ class JESRL(Method):
         with self._inference():
             a, b = self._unit_to_input(x_a), self._unit_to_input(x_b)
             i, j = i.to(a.device).long(), j.to(a.device).long()
-            g = self.forward_g(a, b, i, j, alpha5=False)
+            g = forward_g(self.Enc, self.Dec, a, b, i, j, self.cfg.num_classes, swap_only=True)
             return {k: ((g[k] + 1) / 2).clamp(0, 1).float() for k in ("C", "D", "R_C", "R_D")}
 
     def swap(self, x_a: Tensor, x_b: Tensor) -> tuple[Tensor, Tensor]:
@@ -431,7 +440,7 @@ class JESRL(Method):
                 b = self.to_input(resize_uint8(faces.images[ib], c.image_size).to(self.device))
                 i = y[ia].to(self.device)
                 j = torch.full_like(i, neutral)
-                g = self.forward_g(a, b, i, j, alpha5=False)
+                g = forward_g(self.Enc, self.Dec, a, b, i, j, c.num_classes, swap_only=True)
                 d = torch.where((i == neutral)[:, None, None, None], b, g["D"])
                 images[s : s + len(ia)] = ((d + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).cpu()
                 fxs.append(torch.cat((g["z_D"], g["z_B"]), 1).float().cpu())

@@ -95,11 +95,17 @@ class LabelDecoder(nn.Module):
 
     def forward(self, z1: Tensor, z2: Tensor, label: Tensor, skips: Sequence[Tensor]) -> Tensor:
         """``z1``, ``z2`` ``[B, latent, h, w]``, ``label`` tiled ``[B, L * copies]``, skips as the encoder
-        gives them -> residual ``[B, C, 32h, 32w]`` in [-2, 2]."""
+        gives them -> residual ``[B, C, 32h, 32w]`` in [-2, 2].
+
+        The skips' batch may divide ``B`` (``B = k * b``): item ``n`` then gets skip ``n % b``, which
+        decodes several latents of the same faces in one call without copying their skips.
+        """
         b, _, h, w = z1.shape
         x = torch.cat((z1, z2, label.view(b, -1, 1, 1).expand(-1, -1, h, w)), 1)
         for i, m in enumerate(self.main[:-1]):
-            x = m(x) + skips[-i - 1]
+            skip = skips[-i - 1]
+            y = m(x)
+            x = y + skip if skip.shape[0] == b else (y.unflatten(0, (-1, skip.shape[0])) + skip).flatten(0, 1)
         return 2 * self.main[-1](x)
 
 
