@@ -238,3 +238,57 @@ def test_swap_only_decodes_the_same_c_and_d_as_the_full_forward():
     assert set(only) >= {"C", "D", "R_C", "R_D"} and "A1" not in only
     torch.testing.assert_close(only["C"], full["C"], rtol=0, atol=1e-6)
     torch.testing.assert_close(only["D"], full["D"], rtol=0, atol=1e-6)
+
+
+def _multipie_tree(root, missing: bool = False):
+    """JESRL's Multi-PIE layout: images.list + align_5p/, 2 faces per class, no identities."""
+    from genfer.core.imaging import save_image
+
+    (root / "align_5p").mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    lines = []
+    for split, per in (("train", 2), ("test", 1)):
+        for label in range(6):
+            for k in range(per):
+                name = f"{split}_{label}{k}.png"
+                lines.append(f"{name} {label}")
+                save_image(torch.rand(3, 32, 32, generator=g), root / "align_5p" / name)
+    if missing:
+        lines.append("train_99.png 5")
+    (root / "images.list").write_text("\n".join(lines) + "\n")
+
+
+def test_multipie_as_released_trains_with_its_six_native_classes(tmp_path):
+    from genfer.engine.trainer import train
+
+    _multipie_tree(tmp_path / "multipie")
+    spec = f"multipie:{tmp_path / 'multipie'}?labels=native"
+    six = "model.classes=[disgust,scream,smile,squint,surprise,neutral]"
+    cfg = make_config("jesrl", "tiny", [six, f"data.expressions={spec}", f"train.out={tmp_path / 'runs'}",
+                                        "train.max_steps=3", "model.rounds=1", "train.progress=false"])
+    run = train(cfg)
+    man = json.loads((run / "synth" / "recogniser_0" / "manifest.json").read_text())
+    assert man["classes"][0] == "disgust" and man["count"] == 12  # 12 faces x 1 neutral partner
+    # the canonical labels of the same data are not the six classes: a clear error
+    bad = make_config("jesrl", "tiny", [six, f"data.expressions=multipie:{tmp_path / 'multipie'}",
+                                        f"train.out={tmp_path / 'runs'}"])
+    with pytest.raises(GenferError, match="do not match model.classes"):
+        train(bad)
+
+
+def test_a_list_naming_a_missing_file_is_a_clear_error(tmp_path):
+    from genfer.data.base import DatasetIndexError
+    from genfer.data.specs import open_dataset
+
+    _multipie_tree(tmp_path / "mp", missing=True)
+    with pytest.raises(DatasetIndexError, match=r"images\.list:19: image .*train_99\.png not found"):
+        open_dataset(f"multipie:{tmp_path / 'mp'}?labels=native")
+
+
+def test_items_without_identity_become_identities_of_their_own():
+    from genfer.data.kinds import other_identity, own_identities
+
+    ids = own_identities(torch.tensor([-1, -1, 3, -1, 3]))
+    assert ids.tolist() == [4, 5, 3, 6, 3]
+    partner = other_identity(ids, torch.arange(5), torch.rand(5))
+    assert (ids[partner] != ids).all()
