@@ -292,3 +292,23 @@ def test_items_without_identity_become_identities_of_their_own():
     assert ids.tolist() == [4, 5, 3, 6, 3]
     partner = other_identity(ids, torch.arange(5), torch.rand(5))
     assert (ids[partner] != ids).all()
+
+
+@pytest.mark.parametrize("preset", ["tiny", "released", "synthface"])
+def test_presets_cover_their_stages(preset):
+    cfg = make_config("jesrl", preset)
+    total = sum(s.steps for s in JESRL.stages(_StagesOnly(cfg.model)))
+    assert total == cfg.train.max_steps
+
+
+class _StagesOnly:
+    """The bits of a JESRL that ``stages`` reads, without building the networks."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def gan_steps(self):
+        return JESRL.gan_steps(self)
+
+    def rec_steps(self):
+        return JESRL.rec_steps(self)
