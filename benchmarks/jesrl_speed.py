@@ -110,6 +110,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=10)
     ap.add_argument("--only", choices=("gan", "swap"), help="only this kind of measurement")
     ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 rows")
+    ap.add_argument("--only-precision", choices=("fp32", "bf16"), help="only the rows of this precision")
     ap.add_argument("--out", help="write the JSON results here")
     ap.add_argument("--worker", nargs=4, metavar=("IMPL", "WHAT", "PRECISION", "VGG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -119,7 +120,8 @@ def main() -> None:
         return
     rows = []
     for impl, what, prec, vgg in CONFIGS:
-        if (args.only and what != args.only) or (args.no_bf16 and prec == "bf16"):
+        if (args.only and what != args.only) or (args.no_bf16 and prec == "bf16") or (
+                args.only_precision and prec != args.only_precision):
             continue
         cmd = [sys.executable, __file__, "--worker", impl, what, prec, "1" if vgg else "0", "--reps", str(args.reps),
                "--threads", str(args.threads), "--batch", str(args.batch)]

@@ -366,8 +366,8 @@ class JESRL(Method):
 
     @torch.no_grad()
     def evaluate(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, Any]:
-        """Recogniser top-1 accuracy ``acc`` on ``{"image", "expression"}`` batches (labels outside
-        ``classes`` are skipped)."""
+        """Recogniser top-1 accuracy ``acc`` on ``{"image", "expression"}`` batches, images uint8 or
+        prepared (float in [-1, 1]); labels outside ``classes`` are skipped."""
         hits = n = 0
         for batch in batches:
             y = batch["expression"].to(self.device)
@@ -375,7 +375,7 @@ class JESRL(Method):
             if not bool(keep.any()):
                 continue
             x = batch["image"].to(self.device)[keep]
-            if x.is_floating_point() and float(x.min()) < 0:  # already prepared to [-1, 1]
+            if x.is_floating_point():  # prepared batches (the engine's) are in [-1, 1]
                 x = (x + 1) / 2
             hits += int((self.classify(x).argmax(1) == y[keep]).sum())
             n += int(keep.sum())
