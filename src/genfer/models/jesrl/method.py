@@ -45,8 +45,10 @@ Deliberate deviations from the released code (``faithful`` restores the first tw
 - The BCE is computed from the discriminators' logits (same value, stable) and allows the noisy
   targets outside [0, 1] that the release's older torch accepted.
 - Runs on CPU and CUDA; the release's CPU path crashes (its decoder label is tiled on GPU only).
-- Convolutions run on channels-last activations (``channels_last``): the same function, different
-  float rounding.
+- Convolutions run on channels-last activations (``channels_last``) and ``Normalization`` is one
+  autograd function: the same functions, different float rounding.
+- The VGG term is P(D, A) + P(C, B) with a gradient through both fakes (the release's argument
+  order of its second term, P(B, C), would detach C if its VGGLoss detached the second argument).
 """
 
 from __future__ import annotations
