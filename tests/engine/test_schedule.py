@@ -68,3 +68,10 @@ def test_evaluation_batches_carry_aus_so_au_methods_report_their_error(tiny_cfg)
     run = Trainer(cfg).fit()
     evals = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if '"eval"' in x]
     assert evals and ("d_au_mae" in evals[-1] or "d_au_acc" in evals[-1])  # the critic's AU head, scored
+
+
+def test_steplr_multiplies_by_gamma_every_step_size():
+    f = [lr_factor("steplr", s, 10, step_size=3, gamma=0.5) for s in range(7)]
+    assert f == pytest.approx([1, 1, 1, 0.5, 0.5, 0.5, 0.25])
+    with pytest.raises(ValueError, match="step_size"):
+        lr_factor("steplr", 0, 10)

@@ -42,6 +42,15 @@ def _batch(method, cfg, b: int = 4) -> dict[str, torch.Tensor]:
         }
     if method.data_kind == "unlabelled":
         return {"image": images()}
+    if method.data_kind == "swap_pairs":
+        return {
+            "x_a": images(),
+            "y_a": torch.randint(0, classes, (b,), generator=g),
+            "id_a": torch.arange(b),
+            "x_b": images(),
+            "y_b": torch.randint(0, classes, (b,), generator=g),
+            "id_b": torch.arange(b) + b,
+        }
     pytest.skip(f"no random batch for data_kind {method.data_kind!r}")
 
 

@@ -90,3 +90,43 @@ def transfer_grid(method, faces: Tensor, expressions: Tensor) -> tuple[Tensor, i
     header = torch.cat([blank, expressions.float() / 255])
     rows = [header] + [torch.cat([faces[i : i + 1].float() / 255, fake[i]]) for i in range(n)]
     return torch.cat(rows), m + 1
+
+
+def parse_swap_list(method, tokens: Sequence[str]) -> tuple[int, int]:
+    """``--swap-list i j``: the expressions of the input and the target, as 0-based class indices of the
+    run (the seed's meaning: ``2 5`` = smile, neutral for Multi-PIE) or class names."""
+    from genfer.core.errors import UsageError
+
+    if len(tokens) != 2:
+        raise UsageError(f"--swap-list takes two expressions (input, target), got {len(tokens)}")
+    classes = tuple(method.classes)
+    out = []
+    for t in tokens:
+        if t.lstrip("-").isdigit():
+            k = int(t)
+            if not 0 <= k < len(classes):
+                raise UsageError(f"--swap-list: expression id {k} outside 0..{len(classes) - 1} "
+                                 f"({', '.join(f'{i} {c}' for i, c in enumerate(classes))})")
+            out.append(k)
+        else:
+            out.append(method.class_index(t))
+    return out[0], out[1]
+
+
+@torch.inference_mode()
+def swap_row(method, a: Tensor, b: Tensor, swap_list: tuple[int, int] | None = None) -> tuple[Tensor, tuple[str, str]]:
+    """JESRL's swap figure for uint8 faces ``a``, ``b`` ``[1, C, S, S]``: the row [input, target, D, C,
+    R_D, R_C] (float ``[6, C, S, S]`` in [0, 1]) and the two expressions used.
+
+    The expressions are ``swap_list`` (class indices) or, when ``None``, what the method's
+    recogniser reads from each face.
+    """
+    require(method, "swap", "expression swap")
+    if swap_list is None:
+        i, j = (int(method.classify(x).argmax(1)[0]) for x in (a, b))
+    else:
+        i, j = swap_list
+    out = method.swap_with(a, b, torch.tensor([i]), torch.tensor([j]))
+    unit = [x.float().cpu() / 255 for x in (a, b)]
+    row = torch.cat([*unit, *(out[k].cpu() for k in ("D", "C", "R_D", "R_C"))])
+    return row, (method.classes[i], method.classes[j])

@@ -15,7 +15,7 @@ from genfer.core.errors import GenferError, GenferWarning
 
 # subcommand modules, in the order `genfer --help` lists them
 SUBCOMMANDS = (
-    "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "edit", "reconstruct", "invert",
+    "demo", "synth", "prepare", "train", "eval", "recognize", "transfer", "swap", "edit", "reconstruct", "invert",
     "generate", "project", "convert", "metrics", "weights", "ls",
 )
 

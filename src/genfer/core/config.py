@@ -131,9 +131,12 @@ class OptimConfig:
         weight_decay: weight decay (L2 for Adam and SGD, decoupled for AdamW).
         group_lr: per network-group learning rates, e.g. ``{"D_FR": 4e-4}``.
         schedule: learning-rate multiplier over the run: ``constant`` (the papers' setting),
-            ``cosine`` or ``linear`` decay from 1 to ``final_lr_ratio`` after ``warmup_steps``.
+            ``cosine`` or ``linear`` decay from 1 to ``final_lr_ratio`` after ``warmup_steps``, or
+            ``steplr``: times ``gamma`` every ``step_size`` iterations (torch's StepLR).
         warmup_steps: iterations of linear warm-up from 0 (0 = none).
         final_lr_ratio: the multiplier reached at the last iteration for ``cosine``/``linear``.
+        step_size: iterations between two ``steplr`` decays.
+        gamma: the ``steplr`` schedule's factor.
     """
 
     optimizer: str = "adam"
@@ -146,6 +149,8 @@ class OptimConfig:
     schedule: str = "constant"
     warmup_steps: int = 0
     final_lr_ratio: float = 0.0
+    step_size: int = 0
+    gamma: float = 1.0
 
     def __post_init__(self) -> None:
         check_range("optim.lr", self.lr, _finite(self.lr) and self.lr > 0, "a number > 0, e.g. 1e-4")

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DistributedSampler
 
-from genfer.data.tensors import TensorSet
+from genfer.data.tensors import TensorSet, resize_uint8
 
 if TYPE_CHECKING:
     from genfer.data.kinds import DataKind
@@ -138,3 +138,71 @@ def eval_batches(data: TensorSet, device: torch.device, batch_size: int = 256) -
         if data.aus is not None:
             batch["aus"] = data.aus[i : i + batch_size].to(device)
         yield batch
+
+
+class RecogniserBatches:
+    """Batches of a recogniser trained on real plus synthesised faces (JESRL's ``--multi_add_gan``).
+
+    Step ``s`` of the stage that starts at ``start`` holds a real batch (``x_real`` uint8, ``y_real``;
+    an epoch permutation of ``real``, one permutation per recogniser epoch) and ``k`` synthetic
+    batches (``x_syn``, ``y_syn``, ``fx_syn`` float), drawn from ``synth`` by the step's seed, where
+    ``k`` follows ``curriculum`` by recogniser epoch ``epoch_offset + (s - start) // epoch_steps``.
+    Every image is flipped horizontally with probability 1/2 (fx is not). A pure function of
+    (seed, step), so resuming needs no state.
+
+    Args:
+        real: the real training faces (labels 0..K-1).
+        synth: synthesised faces and labels.
+        fx: float ``[len(synth), 2c, h, w]``, the synthesised faces' fx.
+        batch_size: real images per step (and per synthetic batch).
+        size: the image side the method trains at (larger images are resized).
+        seed: the run's seed.
+        start: the first step of the stage.
+        epoch_steps: steps of one recogniser epoch.
+        epoch_offset: recogniser epochs of earlier stages.
+        curriculum: ``(first epoch, k)`` pairs, increasing.
+    """
+
+    def __init__(self, real: TensorSet, synth: TensorSet, fx: Tensor, batch_size: int, size: int, seed: int,
+                 start: int, epoch_steps: int, epoch_offset: int, curriculum: tuple[tuple[int, int], ...]) -> None:
+        if len(fx) != len(synth):
+            raise ValueError(f"{synth.name}: {len(synth)} images but {len(fx)} fx arrays")
+        self.real, self.synth, self.fx = real, synth, fx
+        self.sets = {"main": real, "synth": synth}
+        self.batch, self.size, self.seed = batch_size, size, seed
+        self.start, self.epoch_steps, self.epoch_offset = start, max(epoch_steps, 1), epoch_offset
+        self.curriculum = tuple(sorted(curriculum))
+        self.steps_per_epoch = self.epoch_steps
+
+    def extra(self, epoch: int) -> int:
+        """Synthetic batches per real batch at recogniser epoch ``epoch``."""
+        k = 0
+        for first, n in self.curriculum:
+            if epoch >= first:
+                k = n
+        return k
+
+    def get(self, step: int, device: torch.device) -> dict[str, Tensor]:
+        local = max(step - self.start, 0)
+        epoch = self.epoch_offset + local // self.epoch_steps
+        n, b = len(self.real), self.batch
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + 7 * epoch + 1))
+        pos = (local % self.epoch_steps) * b
+        idx = perm[torch.arange(pos, pos + b) % n]
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step + 11)
+        k = self.extra(epoch) if len(self.synth) else 0
+        sidx = torch.randint(len(self.synth), (k * b,), generator=gen) if k else torch.zeros(0, dtype=torch.long)
+        flips = torch.rand(b + k * b, generator=gen) < 0.5
+
+        def flip(x: Tensor, f: Tensor) -> Tensor:
+            x = resize_uint8(x, self.size)
+            return torch.where(f[:, None, None, None], x.flip(-1), x)
+
+        out = {
+            "x_real": flip(self.real.images[idx], flips[:b]),
+            "y_real": self.real.expressions[idx],
+            "x_syn": flip(self.synth.images[sidx], flips[b:]),
+            "y_syn": self.synth.expressions[sidx],
+            "fx_syn": self.fx[sidx],
+        }
+        return {key: v.to(device, non_blocking=True) for key, v in out.items()}

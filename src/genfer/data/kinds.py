@@ -16,7 +16,9 @@ labels on the CPU; ``B`` is the rank's batch size.
 - ``swap_pairs`` (JESRL): ``x_a, y_a, id_a`` and ``x_b, y_b, id_b``, two labelled faces of
   different identities (plus ``aus_a``/``aus_b`` when the source has AUs). ``a`` runs through the
   epoch order; its partner ``b`` is drawn uniformly among the other identities' items from the
-  step's seeded draws, so pairs are a function of (seed, step) too.
+  step's seeded draws, so pairs are a function of (seed, step) too. Items without an identity
+  (JESRL's Multi-PIE lists have none) count as identities of their own, so any other item can be
+  their partner, as the release pairs them.
 - ``unlabelled``: ``image`` only, every image of the source (FFHQ, CelebA-HQ, a plain folder).
 
 Each kind's held-out set (``build_data``'s second value) is the source's test split with the same
@@ -37,7 +39,6 @@ from genfer.core.registry import Registry
 from genfer.data.batches import StepDraws
 from genfer.data.sources import (
     Keep,
-    Labels,
     keep_all,
     keep_aus,
     keep_basic7,
@@ -130,19 +131,17 @@ class ActionUnits(DataKind):
         return _items(sets["main"], idx, draws)
 
 
-def _keep_labelled_faces(labels: Labels) -> Tensor:
-    return keep_basic7(labels) & (labels.identities >= 0)
-
-
 @DATA_KINDS.register("swap_pairs")
 class SwapPairs(DataKind):
     """JESRL's pairs of faces of different identities (see the module table)."""
 
-    keep = staticmethod(_keep_labelled_faces)
+    keep = staticmethod(keep_basic7)
     keys = ("x_a", "y_a", "id_a", "x_b", "y_b", "id_b")
 
     def load(self, cfg: RunConfig, progress: bool = True) -> tuple[dict[str, TensorSet], TensorSet]:
         sets, test = super().load(cfg, progress)
+        for ts in (sets["main"], test):
+            ts.identities = own_identities(ts.identities)
         if len(sets["main"].identities.unique()) < 2:
             raise ValueError(f"{sets['main'].name}: swap pairs need faces of at least 2 identities")
         return sets, test
@@ -168,6 +167,17 @@ class Unlabelled(DataKind):
 
     def batch(self, sets: dict[str, TensorSet], idx: Tensor, draws: StepDraws) -> dict[str, Tensor]:
         return {"image": draws.augment(sets["main"].images[idx])}
+
+
+def own_identities(identities: Tensor) -> Tensor:
+    """Identities ``[N]`` with every ``-1`` (none) replaced by a new identity of its own."""
+    missing = identities < 0
+    if not bool(missing.any()):
+        return identities
+    out = identities.clone()
+    start = int(identities.max().clamp_min(-1)) + 1
+    out[missing] = start + torch.arange(int(missing.sum()))
+    return out
 
 
 def other_identity(identities: Tensor, idx: Tensor, u: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from genfer.engine.optim import OPTIMIZERS
-from genfer.engine.schedule import SCHEDULES
+from genfer.engine.schedule import SCHEDULES, STEPLR
 from genfer.models.base import Stage
 
 
@@ -60,8 +60,8 @@ def plan_stages(stages: list[Stage], groups: list[str], total: int, optimizer: s
         if unknown or s.groups == []:
             raise ValueError(f"stage {s.name!r}: unknown or no groups {sorted(unknown)}; known: {', '.join(groups)}")
         OPTIMIZERS.get(s.optimizer or optimizer)  # a misspelt optimizer fails before any work
-        if (s.schedule or schedule) not in SCHEDULES:
-            raise ValueError(f"stage {s.name!r}: schedule must be one of {', '.join(SCHEDULES)}")
+        if (s.schedule or schedule) not in (*SCHEDULES, STEPLR):
+            raise ValueError(f"stage {s.name!r}: schedule must be one of {', '.join((*SCHEDULES, STEPLR))}")
         end = max(total, start) if last else start + s.steps
         spans.append(Span(i, s, start, end))
         start = end

@@ -10,6 +10,7 @@ that never stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -185,10 +186,13 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self._enter(span_at(self.spans, self.step), resumed=True)
         saved = state["optimizers"]
-        if self.span.stage.name not in saved:  # checkpoints of one unnamed stage: {group: state}
+        if self.span.stage.name not in saved and set(saved) <= set(self.groups):  # one unnamed stage: {group: state}
             saved = {self.span.stage.name: saved}
+        # a checkpoint taken on the last step of the previous stage holds that stage's optimizers:
+        # this stage starts with fresh ones, as an uninterrupted run does at the boundary
         for n, opt in self.opts.items():
-            opt.load_state_dict(saved[self.span.stage.name][n])
+            if self.span.stage.name in saved:
+                opt.load_state_dict(saved[self.span.stage.name][n])
         torch.set_rng_state(state["rng_cpu"])
         if self.device.type == "cuda" and state.get("rng_cuda") is not None:
             torch.cuda.set_rng_state(state["rng_cuda"], self.device)
@@ -213,7 +217,9 @@ class Trainer:
     def _enter(self, span: Span, resumed: bool = False) -> None:
         """Begin ``span``'s stage: fresh optimizers for its groups, then its ``before`` hook."""
         self.span = span
-        stage, o = span.stage, self.cfg.optim
+        stage = span.stage
+        # the stage's own optimizer settings (SGD momentum, weight decay, StepLR) over the run's
+        self.stage_optim = o = dataclasses.replace(self.cfg.optim, **stage.options) if stage.options else self.cfg.optim
         names = stage.groups if stage.groups is not None else list(self.groups)
         base = stage.lr if stage.lr is not None else o.lr
         lazy = self.method.lazy_intervals() if hasattr(self.method, "lazy_intervals") else {}
@@ -274,10 +280,11 @@ class Trainer:
         span = span_at(self.spans, self.step)
         if span is not self.span:
             self._enter(span)
-        method, t, o = self.method, self.cfg.train, self.cfg.optim
+        method, t, o = self.method, self.cfg.train, self.stage_optim
         batch = method.prepare(self.batches.get(self.step, self.device))
         schedule = span.stage.schedule or o.schedule
-        factor = lr_factor(schedule, self.step - span.start, span.length, o.warmup_steps, o.final_lr_ratio)
+        factor = lr_factor(schedule, self.step - span.start + span.stage.schedule_offset, span.length,
+                           o.warmup_steps, o.final_lr_ratio, o.step_size, o.gamma)
         for n, opt in self.opts.items():
             for g in opt.param_groups:
                 g["lr"] = self.base_lr[n] * factor

@@ -79,6 +79,11 @@ class Stage:
             inside it, under a forked RNG (so it never shifts the training RNG). ``ctx`` is the
             engine's ``genfer.engine.stages.StageContext`` (config, device, run directory, step,
             stage, and ``batches``, which the hook may replace, e.g. with a synthesised data set).
+        options: ``optim`` fields this stage overrides (``weight_decay``, ``momentum``, ``betas``,
+            ``step_size``, ``gamma``...), e.g. a recogniser stage's SGD settings after a GAN's Adam.
+        schedule_offset: steps of the same schedule that earlier stages already ran, so a schedule
+            split over several stages (one StepLR over alternating rounds) continues instead of
+            restarting.
     """
 
     name: str
@@ -88,6 +93,8 @@ class Stage:
     lr: float | None = None
     schedule: str | None = None
     before: Callable[[Method, Any], None] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    schedule_offset: int = 0
 
 
 @dataclass

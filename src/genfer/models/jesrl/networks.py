@@ -1,0 +1,261 @@
+"""JESRL's networks, with the released state-dict keys (``nets.py`` of zhangxi1997/JESRL-FER).
+
+- :class:`Normalization`: L2 over channels at each pixel, then scalar ``alpha * x + beta``.
+- :class:`Encoder`: 5 x [Conv3 s2 -> Norm -> LReLU(0.2)], 3 -> 64 -> 128 -> 256 -> 512 -> 512; the
+  first four stage outputs are the skips. 256 px -> z ``[B, 512, 8, 8]``.
+- :class:`LabelDecoder` (``Decoder_label``): ``[z1, z2, tiled change vector]`` -> 4 x [ConvT3 s2 ->
+  Norm -> ReLU, + skip] -> ConvT3 s2 -> ``2 tanh``: a residual image.
+- :class:`Discriminator`: conditional, sigmoid output; average-pools its input down to
+  ``img_size`` first (D2 sees 128 px), then concatenates the label maps.
+- :class:`VGGFx` (``VGG_fx``): the recogniser, VGG19-BN features fused with the encoder's fx
+  through the shared ``fx_linear`` applied twice, as released.
+
+Widths are arguments so that tests can build narrow networks; the defaults are the release's.
+Key names equal the release's, so its checkpoints load without conversion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genfer.models.layers.vgg import vgg19_bn_features, vgg_classifier
+
+
+class _PixelNormAffine(torch.autograd.Function):
+    """``x / max(||x||_c, eps) * alpha + beta`` with a hand-written backward.
+
+    The function of ``F.normalize(x, dim=1) * alpha + beta``, but autograd keeps one per-pixel
+    scale instead of the graph of norm, clamp, expand, divide, multiply and add: at 256 px these
+    layers cost a quarter of a training iteration on CPU. Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, alpha: Tensor, beta: Tensor, eps: float) -> Tensor:
+        norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        inv = norm.clamp_min(eps).reciprocal_()  # [B, 1, H, W]
+        ctx.save_for_backward(x, inv, alpha, (norm > eps))
+        return torch.addcmul(beta.to(x.dtype), x, inv * alpha.to(x.dtype))
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        x, inv, alpha, unclamped = ctx.saved_tensors
+        t = (g * x).sum(1, keepdim=True)  # [B, 1, H, W]
+        # d/dx of x * r with r = 1/||x||: r (g - x r^2 <g, x>) where the norm is not clamped
+        scale = inv * alpha.to(x.dtype)
+        coef = torch.where(unclamped, inv * inv * t, torch.zeros_like(t))
+        gx = (g - x * coef) * scale if ctx.needs_input_grad[0] else None
+        ga = (t * inv).sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[1] else None
+        gb = g.sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[2] else None
+        return gx, ga, gb, None
+
+
+class Normalization(nn.Module):
+    """``F.normalize(x, dim=1) * alpha + beta`` with learned scalars (init 1 and 0)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(1))
+        self.beta = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x`` ``[B, C, H, W]``: L2 over channels at each pixel (eps 1e-12), then ``alpha x + beta``."""
+        if torch.is_autocast_enabled(x.device.type):
+            x = x.float()  # the norm in fp32 under autocast, as F.normalize's reduction would be
+        return _PixelNormAffine.apply(x, self.alpha, self.beta, 1e-12)
+
+
+def _down(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), Normalization(), nn.LeakyReLU(0.2))
+
+
+def _up(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1), Normalization(), nn.ReLU())
+
+
+class Encoder(nn.Module):
+    """``x`` ``[B, C, H, W]`` in [-1, 1] -> ``z`` ``[B, widths[-1], H/32, W/32]`` and four skips.
+
+    Args:
+        in_channels: image channels.
+        widths: output channels of the five stride-2 stages (release: 64, 128, 256, 512, 512).
+    """
+
+    def __init__(self, in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512, 512)) -> None:
+        super().__init__()
+        cins = (in_channels, *widths[:-1])
+        self.main = nn.ModuleList(_down(a, b) for a, b in zip(cins, widths, strict=True))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Returns ``(z, skips)``; ``skips`` are the first four stage outputs, shallow first."""
+        skips = []
+        for m in self.main:
+            x = m(x)
+            skips.append(x)
+        return x, skips[:-1]
+
+
+class LabelDecoder(nn.Module):
+    """The released ``Decoder_label``: two latents and a tiled change vector -> a residual image.
+
+    Args:
+        latent: channels of each latent (release: 512).
+        label_length: classes of the change vector (release: 6).
+        label_copy: how many times the change vector is tiled (release: 20).
+        widths: output channels of the four Norm + ReLU stages (release: 512, 256, 128, 64); each
+            must equal the channels of the matching encoder skip.
+        out_channels: image channels.
+    """
+
+    def __init__(self, latent: int = 512, label_length: int = 6, label_copy: int = 20,
+                 widths: Sequence[int] = (512, 256, 128, 64), out_channels: int = 3) -> None:
+        super().__init__()
+        self.label_length, self.label_copy = label_length, label_copy
+        cins = (2 * latent + label_length * label_copy, *widths[:-1])
+        stages: list[nn.Module] = [_up(a, b) for a, b in zip(cins, widths, strict=True)]
+        stages.append(nn.Sequential(nn.ConvTranspose2d(widths[-1], out_channels, 3, 2, 1, output_padding=1),
+                                    nn.Tanh()))
+        self.main = nn.ModuleList(stages)
+
+    def tile(self, c: Tensor) -> Tensor:
+        """Change vector ``[B, L]`` -> ``[B, L * label_copy]`` with channel ``k`` = ``c[k % L]``."""
+        return c.repeat(1, self.label_copy)
+
+    def forward(self, z1: Tensor, z2: Tensor, label: Tensor, skips: Sequence[Tensor]) -> Tensor:
+        """``z1``, ``z2`` ``[B, latent, h, w]``, ``label`` tiled ``[B, L * copies]``, skips as the encoder
+        gives them -> residual ``[B, C, 32h, 32w]`` in [-2, 2].
+
+        The skips' batch may divide ``B`` (``B = k * b``): item ``n`` then gets skip ``n % b``, which
+        decodes several latents of the same faces in one call without copying their skips.
+        """
+        b, _, h, w = z1.shape
+        x = torch.cat((z1, z2, label.view(b, -1, 1, 1).expand(-1, -1, h, w)), 1)
+        for i, m in enumerate(self.main[:-1]):
+            skip = skips[-i - 1]
+            y = m(x)
+            x = y + skip if skip.shape[0] == b else (y.unflatten(0, (-1, skip.shape[0])) + skip).flatten(0, 1)
+        return 2 * self.main[-1](x)
+
+
+class Discriminator(nn.Module):
+    """Conditional discriminator: ``(x, y)`` -> real probability ``[B, 1]`` (sigmoid).
+
+    Args:
+        num_classes: length of the label ``y``; its values are tiled into maps.
+        img_size: the side the image is average-pooled down to (D1: 256, D2: 128).
+        in_channels: image channels.
+        widths: channels of the four stride-2 stages (release: 64, 128, 256, 512).
+    """
+
+    def __init__(self, num_classes: int = 6, img_size: int = 256, in_channels: int = 3,
+                 widths: Sequence[int] = (64, 128, 256, 512)) -> None:
+        super().__init__()
+        self.img_size = img_size
+        layers: list[nn.Module] = []
+        c = in_channels + num_classes
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, 2, 1), Normalization(), nn.LeakyReLU(0.2)]
+            c = w
+        self.conv = nn.Sequential(*layers)
+        side = img_size // 2 ** len(widths)
+        self.linear = nn.Sequential(nn.Linear(c * side * side, 1), nn.Sigmoid())
+
+    def logits(self, x: Tensor, y: Tensor) -> Tensor:
+        """``x`` ``[B, C, S, S]`` (S = img_size * 2^k), ``y`` float ``[B, K]`` -> logit ``[B, 1]``."""
+        while x.shape[-1] > self.img_size:
+            x = F.avg_pool2d(x, 2)
+        maps = y.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[-2:])
+        return self.linear[0](self.conv(torch.cat((x, maps), 1)).flatten(1))
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        """Real probability ``[B, 1]``."""
+        return torch.sigmoid(self.logits(x, y))
+
+
+class VGGFx(nn.Module):
+    """The released recogniser ``VGG_fx``: VGG19-BN features fused with the GAN encoder's fx.
+
+    ``forward(x, fx)``: ``f = features(x)``; ``h = fx_linear(cat(f, fx_linear(fx)))`` (the same
+    ``fx_linear`` twice, as released); 7x7 adaptive average pool; ``classifier``; ``new_fc``.
+
+    Args:
+        num_classes: outputs of ``new_fc``.
+        in_channels: image channels.
+        width: divides every VGG trunk width (1 = the release); the trunk's last width must equal
+            the encoder's latent channels.
+        hidden: width of the two hidden FC layers (release: 4096).
+        dropout: dropout after each hidden FC.
+    """
+
+    def __init__(self, num_classes: int = 6, in_channels: int = 3, width: int = 1, hidden: int = 4096,
+                 dropout: float = 0.5) -> None:
+        super().__init__()
+        self.features = vgg19_bn_features(in_channels, width)
+        c = 512 // width
+        self.fx_linear = nn.Sequential(nn.Conv2d(2 * c, c, 1), Normalization(), nn.LeakyReLU(0.2))
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = vgg_classifier(c * 49, hidden, dropout)
+        self.new_fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor, fx: Tensor) -> Tensor:
+        """``x`` ``[B, C, H, W]`` in [-1, 1], ``fx`` ``[B, 2c, H/32, W/32]`` -> logits ``[B, num_classes]``."""
+        f = self.features(x)
+        h = self.fx_linear(torch.cat((f, self.fx_linear(fx)), 1))
+        return self.new_fc(self.classifier(self.avgpool(h).flatten(1)))
+
+
+def chunk_bounds(channels: int, n: int) -> list[int]:
+    """Boundaries of the ``n`` expression chunks of a latent: ``round(channels * i / n)`` (as ``np.rint``)."""
+    return [round(channels / n * i) for i in range(n + 1)]
+
+
+def chunk_index(channels: int, n: int) -> Tensor:
+    """long ``[channels]``: the chunk each latent channel belongs to."""
+    b = chunk_bounds(channels, n)
+    return torch.cat([torch.full((b[k + 1] - b[k],), k, dtype=torch.long) for k in range(n)])
+
+
+def swap_latents(z_a: Tensor, z_b: Tensor, i: Tensor, j: Tensor, n: int) -> tuple[Tensor, Tensor]:
+    """Exchange chunks ``i`` and ``j`` (per sample) between two latents.
+
+    Args:
+        z_a, z_b: ``[B, C, h, w]``.
+        i, j: long ``[B]``: a's expression and b's, in ``0 .. n-1``.
+        n: number of chunks (classes).
+
+    Returns:
+        ``(z_c, z_d)``: ``z_a`` with chunks i and j from ``z_b``, and ``z_b`` with them from ``z_a``.
+    """
+    owner = chunk_index(z_a.shape[1], n).to(z_a.device)
+    mask = ((owner[None] == i[:, None]) | (owner[None] == j[:, None]))[:, :, None, None]
+    return torch.where(mask, z_b, z_a), torch.where(mask, z_a, z_b)
+
+
+def change_vector(i: Tensor, j: Tensor, n: int) -> Tensor:
+    """float ``[B, n]`` with ones at ``i`` and ``j``: the decoder's label for a swap."""
+    c = F.one_hot(i, n) | F.one_hot(j, n)
+    return c.float()
+
+
+def swap_labels(y_a: Tensor, y_b: Tensor, i: Tensor, j: Tensor) -> tuple[Tensor, Tensor]:
+    """``y_c`` = ``y_a`` with entries i, j from ``y_b``; ``y_d`` symmetric (float ``[B, n]``)."""
+    n = y_a.shape[1]
+    mask = change_vector(i, j, n).bool()
+    return torch.where(mask, y_b, y_a), torch.where(mask, y_a, y_b)
+
+
+__all__ = [
+    "Discriminator",
+    "Encoder",
+    "LabelDecoder",
+    "Normalization",
+    "VGGFx",
+    "change_vector",
+    "chunk_bounds",
+    "chunk_index",
+    "swap_labels",
+    "swap_latents",
+]

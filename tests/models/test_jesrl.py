@@ -1,0 +1,314 @@
+"""JESRL: the released networks (parameter counts, the official forward), its losses and schedule,
+the synthesis, and the clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from official import arrays, official_state_dict
+
+from genfer.core.config import make_config
+from genfer.core.errors import GenferError
+from genfer.data.batches import RecogniserBatches
+from genfer.data.tensors import TensorSet
+from genfer.models.jesrl import JESRL
+from genfer.models.jesrl.config import JESRLConfig
+from genfer.models.jesrl.method import bce_logits_noisy, forward_g
+from genfer.models.jesrl.networks import (
+    Discriminator,
+    Encoder,
+    LabelDecoder,
+    VGGFx,
+    chunk_bounds,
+    swap_labels,
+    swap_latents,
+)
+from genfer.models.layers.vgg import perceptual_slice, vgg19_bn_features
+
+
+def _count(m: torch.nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_parameter_counts_equal_the_release():
+    enc, dec = Encoder(), LabelDecoder()
+    d1, d2 = Discriminator(6, 256), Discriminator(6, 128)
+    counts = [_count(m) for m in (enc, dec, d1, d2)]
+    assert counts == [3_910_794, 6_822_539, 1_685_513, 1_587_209]
+    assert sum(counts) == 14_006_055
+    assert _count(perceptual_slice(vgg19_bn_features())) == 3_509_568
+    assert _count(vgg19_bn_features()) == 20_035_392
+
+
+def test_vgg_fx_parameter_count_and_keys_equal_the_release():
+    rec = VGGFx(6)
+    assert _count(rec) == 140_130_632
+    sd = rec.state_dict()
+    assert len(sd) == 122
+    assert sd["fx_linear.0.weight"].shape == (512, 1024, 1, 1) and sd["classifier.0.weight"].shape == (4096, 25088)
+
+
+def test_chunks_and_label_swap_follow_the_release():
+    assert chunk_bounds(512, 6) == [0, 85, 171, 256, 341, 427, 512]
+    za, zb = torch.zeros(2, 512, 1, 1), torch.ones(2, 512, 1, 1)
+    i, j = torch.tensor([2, 2]), torch.tensor([5, 0])
+    zc, zd = swap_latents(za, zb, i, j, 6)
+    assert zc[0, 171:256].eq(1).all() and zc[0, 427:].eq(1).all() and zc[0, :171].eq(0).all()
+    assert zc[1, :85].eq(1).all() and zc[1, 85:171].eq(0).all()
+    assert torch.equal(zd, 1 - zc)
+    ya, yb = torch.eye(6)[i], torch.eye(6)[j]
+    yc, yd = swap_labels(ya, yb, i, j)
+    assert torch.equal(yc, yb) and torch.equal(yd, ya)  # i != j: the labels trade places
+    tiled = LabelDecoder(label_length=6, label_copy=20).tile(torch.eye(6)[[1]])
+    assert tiled.shape == (1, 120) and tiled[0, 1::6].eq(1).all() and tiled.sum() == 20
+
+
+@pytest.fixture(scope="module")
+def official():
+    """The official networks' outputs under the fixture weights, computed by genfer."""
+    torch.manual_seed(0)
+    nets = {"Enc": Encoder(), "Dec": LabelDecoder(), "D1": Discriminator(6, 256), "D2": Discriminator(6, 128),
+            "VGG_fx": VGGFx(6)}
+    for name, net in nets.items():
+        net.load_state_dict(official_state_dict("jesrl", name), strict=True)
+        net.eval()
+    x, want = arrays("jesrl", "inputs"), arrays("jesrl", "outputs")
+    a, b = torch.from_numpy(x["A"]), torch.from_numpy(x["B"])
+    i = torch.full((2,), int(x["attribute_id"]), dtype=torch.long)
+    j = torch.from_numpy(x["attribute_y_B"]).long()
+    y_a, y_b = torch.from_numpy(x["y_A"]), torch.from_numpy(x["y_B"])
+    # the fixture was computed on torch's reference (non-oneDNN) convolution path; oneDNN rounds
+    # the deep VGG features differently by ~2e-6, which would blur the 1e-6 tolerance
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note on TF32 when the oneDNN flags change
+        torch.backends.mkldnn.enabled = False
+        g = forward_g(nets["Enc"], nets["Dec"], a, b, i, j, 6, alpha5=True)
+        y_c, y_d = swap_labels(y_a, y_b, i, j)
+        got = {k: g[k] for k in ("z_A", "z_B", "z_C", "z_D", "R_A", "R_C", "R_D", "label_A_tiled", "label_C_tiled")}
+        got.update(y_C=y_c, y_D=y_d)
+        for d in ("d1", "d2"):
+            net = nets[d.upper()]
+            got[f"{d}_A"], got[f"{d}_B"] = net(a, y_a), net(b, y_b)
+            got[f"{d}_C"], got[f"{d}_D"] = net(g["C"], y_c), net(g["D"], y_d)
+            got[f"{d}_C_5"], got[f"{d}_D_5"] = net(g["C_5"], y_c), net(g["D_5"], y_d)
+        got["vgg_features_A"] = nets["VGG_fx"].features(a)
+        got["vgg_logits_A"] = nets["VGG_fx"](a, torch.from_numpy(x["vgg_fx_in"]))
+        fx_in = torch.cat((g["z_A"], g["z_A"]), 1)
+        torch.backends.mkldnn.enabled = True
+    return got, want, x, fx_in
+
+
+def test_official_forward_matches(official):
+    got, want, _, _ = official
+    assert set(want) <= set(got)
+    for k, ref in want.items():
+        atol = 1e-5 if k.startswith("R_") else 1e-6
+        np.testing.assert_allclose(got[k].numpy(), ref, rtol=0, atol=atol, err_msg=k)
+
+
+def test_official_fixture_is_discriminative(official):
+    """The tolerance means something: the swap changes R and the images change the features by far more."""
+    got, want, x, fx_in = official
+    assert float((got["R_C"] - got["R_A"]).abs().max()) > 100 * 1e-5
+    assert float(np.abs(want["vgg_features_A"][0] - want["vgg_features_A"][1]).max()) > 1e-3
+    np.testing.assert_allclose(fx_in.numpy(), x["vgg_fx_in"], rtol=0, atol=1e-6)
+
+
+def test_bce_on_logits_equals_bce_on_probabilities_for_noisy_targets():
+    logits = torch.randn(50, 1)
+    t = torch.randn(50, 1) * 0.2 + 1  # some targets above 1, as N(1, 0.2) gives
+    p = torch.sigmoid(logits)
+    ref = -(t * p.log() + (1 - t) * (1 - p).log())
+    torch.testing.assert_close(bce_logits_noisy(logits, t), ref, rtol=1e-5, atol=1e-5)
+
+
+def _tiny(*over: str) -> tuple[JESRL, object]:
+    cfg = make_config("jesrl", "tiny", list(over))
+    torch.manual_seed(0)
+    return JESRL(cfg.model), cfg
+
+
+def _pair_batch(m: JESRL, b: int = 4) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    s = m.cfg.image_size
+    img = lambda: torch.randint(0, 256, (b, 3, s, s), dtype=torch.uint8, generator=g)  # noqa: E731
+    batch = {"x_a": img(), "x_b": img(), "y_a": torch.tensor([0, 1, 2, 3]), "y_b": torch.tensor([1, 1, 0, 6])}
+    return m.prepare(batch)
+
+
+def test_tv_term_has_a_gradient_unless_faithful():
+    for faithful, expect in ((False, True), (True, False)):
+        m, _ = _tiny(f"model.faithful={str(faithful).lower()}", "model.lambda_vgg=0")
+        batch = _pair_batch(m)
+        g = m._gan_forward(batch, {})
+        cd = torch.cat((g["C"], g["D"]))
+        from genfer.losses.tv import total_variation_l1
+
+        tv = total_variation_l1(cd.detach() if faithful else cd)
+        assert tv.requires_grad is expect
+
+
+def test_discriminator_is_skipped_while_the_g_loss_is_high():
+    m, _ = _tiny()
+    assert "D" in m.phases(0)
+    m.last_loss_g.fill_(22.0)
+    assert m.phases(1) == ["P", "G", "R"]
+    out = m.training_step(_pair_batch(m), "G", {})
+    assert float(m.last_loss_g) == pytest.approx(float(out.loss.detach()))
+
+
+def test_stages_alternate_gan_and_recogniser_with_their_optimizers():
+    m, _ = _tiny("model.rounds=3", "model.gan_epoch_steps=7", "model.gan_epochs=5")
+    st = m.stages()
+    assert [s.name for s in st] == ["perceptual", "gan_0", "recogniser_0", "gan_1", "recogniser_1", "gan_2",
+                                     "recogniser_2"]
+    assert st[1].steps == 35 and st[1].optimizer == "adam" and st[1].options["weight_decay"] == 1e-5
+    assert st[2].optimizer == "sgd" and st[2].options["momentum"] == 0.9 and st[2].options["weight_decay"] == 5e-4
+    assert st[3].schedule_offset == 35 and st[3].schedule == "steplr" and st[3].options["step_size"] == 300
+    faithful, _ = _tiny("model.faithful=true", "model.gan_epoch_steps=7", "model.gan_epochs=5")
+    assert faithful.stages()[1].steps == 5  # one iteration per "epoch", as released
+
+
+def test_curriculum_adds_synthetic_batches_by_recogniser_epoch():
+    real = TensorSet(torch.zeros(20, 3, 32, 32, dtype=torch.uint8), torch.arange(20) % 3, torch.arange(20))
+    synth = TensorSet(torch.ones(30, 3, 32, 32, dtype=torch.uint8), torch.arange(30) % 3, torch.full((30,), -1))
+    fx = torch.randn(30, 32, 1, 1)
+    rb = RecogniserBatches(real, synth, fx, 4, 32, 0, start=100, epoch_steps=5, epoch_offset=8,
+                           curriculum=((0, 1), (10, 2), (20, 3), (30, 6)))
+    cpu = torch.device("cpu")
+    assert rb.get(100, cpu)["x_syn"].shape[0] == 4  # epoch 8
+    assert rb.get(110, cpu)["x_syn"].shape[0] == 8  # epoch 10
+    assert rb.extra(25) == 3 and rb.extra(31) == 6
+    b = rb.get(112, cpu)
+    assert b["fx_syn"].shape == (8, 32, 1, 1) and torch.equal(rb.get(112, cpu)["x_real"], b["x_real"])
+
+
+def test_synthesis_pairs_every_face_with_neutrals_of_other_identities(tmp_path):
+    m, _ = _tiny("model.synth_neutrals=2")
+    y = torch.tensor([0, 1, 2, 0, 3, 0])  # neutral = 0 (the tiny preset's canonical classes)
+    ids = torch.tensor([0, 0, 1, 1, 2, 2])
+    faces = TensorSet(torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8), y, ids, name="t")
+    synth, fx = m.synthesise(faces, tmp_path / "s", seed=0)
+    man = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert man["count"] == 12 and len(synth) == 12 and fx.shape == (12, 32, 1, 1)
+    for it in man["items"]:
+        assert int(y[it["neutral"]]) == 0 and int(ids[it["neutral"]]) != int(ids[it["face"]])
+        assert it["label"] == int(y[it["face"]])
+        if it["label"] == 0:  # a neutral face gives its neutral partner unchanged
+            k = man["items"].index(it)
+            assert torch.equal(synth.images[k], faces.images[it["neutral"]])
+    back = m.load_synthesised(tmp_path / "s")
+    assert back is not None and torch.equal(back[0].images, synth.images) and torch.equal(back[1], fx)
+
+
+def test_unknown_swap_expression_is_a_clear_error():
+    m, _ = _tiny()
+    with pytest.raises(GenferError, match="unknown expression 'smile'.*neutral, happiness"):
+        m.class_index("smile")
+
+
+def test_class_list_that_does_not_match_the_data_is_a_clear_error(tmp_path):
+    from genfer.engine.trainer import train
+
+    cfg = make_config("jesrl", "tiny", ["model.classes=[disgust,scream,smile,squint,surprise,neutral]",
+                                        f"train.out={tmp_path}"])
+    with pytest.raises(GenferError, match="do not match model.classes"):
+        train(cfg)
+
+
+def test_config_rejects_inconsistent_widths():
+    with pytest.raises(ValueError, match="dec_widths"):
+        JESRLConfig(enc_widths=(4, 8, 8, 16, 16), dec_widths=(16, 8, 8, 8), vgg_width=32)
+    with pytest.raises(ValueError, match="vgg_width"):
+        JESRLConfig(enc_widths=(4, 8, 8, 16, 16), dec_widths=(16, 8, 8, 4), vgg_width=1)
+
+
+def test_swap_only_decodes_the_same_c_and_d_as_the_full_forward():
+    m, _ = _tiny()
+    m.eval()
+    b = _pair_batch(m)
+    i, j = b["y_a"], b["y_b"]
+    with torch.no_grad():
+        full = forward_g(m.Enc, m.Dec, b["x_a"], b["x_b"], i, j, 7, alpha5=True)
+        only = forward_g(m.Enc, m.Dec, b["x_a"], b["x_b"], i, j, 7, swap_only=True)
+    assert set(only) >= {"C", "D", "R_C", "R_D"} and "A1" not in only
+    torch.testing.assert_close(only["C"], full["C"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(only["D"], full["D"], rtol=0, atol=1e-6)
+
+
+def _multipie_tree(root, missing: bool = False):
+    """JESRL's Multi-PIE layout: images.list + align_5p/, 2 faces per class, no identities."""
+    from genfer.core.imaging import save_image
+
+    (root / "align_5p").mkdir(parents=True)
+    g = torch.Generator().manual_seed(0)
+    lines = []
+    for split, per in (("train", 2), ("test", 1)):
+        for label in range(6):
+            for k in range(per):
+                name = f"{split}_{label}{k}.png"
+                lines.append(f"{name} {label}")
+                save_image(torch.rand(3, 32, 32, generator=g), root / "align_5p" / name)
+    if missing:
+        lines.append("train_99.png 5")
+    (root / "images.list").write_text("\n".join(lines) + "\n")
+
+
+def test_multipie_as_released_trains_with_its_six_native_classes(tmp_path):
+    from genfer.engine.trainer import train
+
+    _multipie_tree(tmp_path / "multipie")
+    spec = f"multipie:{tmp_path / 'multipie'}?labels=native"
+    six = "model.classes=[disgust,scream,smile,squint,surprise,neutral]"
+    cfg = make_config("jesrl", "tiny", [six, f"data.expressions={spec}", f"train.out={tmp_path / 'runs'}",
+                                        "train.max_steps=3", "model.rounds=1", "train.progress=false"])
+    run = train(cfg)
+    man = json.loads((run / "synth" / "recogniser_0" / "manifest.json").read_text())
+    assert man["classes"][0] == "disgust" and man["count"] == 12  # 12 faces x 1 neutral partner
+    # the canonical labels of the same data are not the six classes: a clear error
+    bad = make_config("jesrl", "tiny", [six, f"data.expressions=multipie:{tmp_path / 'multipie'}",
+                                        f"train.out={tmp_path / 'runs'}"])
+    with pytest.raises(GenferError, match="do not match model.classes"):
+        train(bad)
+
+
+def test_a_list_naming_a_missing_file_is_a_clear_error(tmp_path):
+    from genfer.data.base import DatasetIndexError
+    from genfer.data.specs import open_dataset
+
+    _multipie_tree(tmp_path / "mp", missing=True)
+    with pytest.raises(DatasetIndexError, match=r"images\.list:19: image .*train_99\.png not found"):
+        open_dataset(f"multipie:{tmp_path / 'mp'}?labels=native")
+
+
+def test_items_without_identity_become_identities_of_their_own():
+    from genfer.data.kinds import other_identity, own_identities
+
+    ids = own_identities(torch.tensor([-1, -1, 3, -1, 3]))
+    assert ids.tolist() == [4, 5, 3, 6, 3]
+    partner = other_identity(ids, torch.arange(5), torch.rand(5))
+    assert (ids[partner] != ids).all()
+
+
+@pytest.mark.parametrize("preset", ["tiny", "released", "synthface"])
+def test_presets_cover_their_stages(preset):
+    cfg = make_config("jesrl", preset)
+    total = sum(s.steps for s in JESRL.stages(_StagesOnly(cfg.model)))
+    assert total == cfg.train.max_steps
+
+
+class _StagesOnly:
+    """The bits of a JESRL that ``stages`` reads, without building the networks."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def gan_steps(self):
+        return JESRL.gan_steps(self)
+
+    def rec_steps(self):
+        return JESRL.rec_steps(self)
