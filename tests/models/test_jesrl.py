@@ -271,7 +271,7 @@ def test_multipie_as_released_trains_with_its_six_native_classes(tmp_path):
     assert man["classes"][0] == "disgust" and man["count"] == 12  # 12 faces x 1 neutral partner
     # the canonical labels of the same data are not the six classes: a clear error
     bad = make_config("jesrl", "tiny", [six, f"data.expressions=multipie:{tmp_path / 'multipie'}",
-                                        f"train.out={tmp_path / 'runs'}"])
+                                        f"train.out={tmp_path / 'runs'}", "train.name=bad"])
     with pytest.raises(GenferError, match="do not match model.classes"):
         train(bad)
 
