@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -26,31 +27,12 @@ import torch
 
 from genfer.core.imaging import save_grid
 from genfer.data.labels import BASIC7
-from genfer.data.synthface import SynthFace, render, sample_aus, split_identities
+from genfer.data.synthface import render, sample_aus, split_identities
 from genfer.engine.checkpoint import load_method
-from genfer.judges import JudgeNet, cached_judges, judge_accuracy, train_judge
+from genfer.judges import judge_accuracy
 
-
-def judges(cfg, ids: list[int], steps: int, cache: str | None) -> tuple[JudgeNet, JudgeNet]:
-    """(expression judge on identities 50,000+, identity judge on renders of ``ids``)."""
-    m, seed = cfg.model, cfg.data.synth_seed
-    size, ch = m.image_size, m.channels
-
-    def train() -> dict[str, JudgeNet]:
-        ej_data = SynthFace(list(range(50_000, 50_000 + 60)), 70, size=size, channels=ch, seed=seed)
-        ej = train_judge(ej_data.images, ej_data.expressions, len(BASIC7), steps=steps, seed=1)
-        g = torch.Generator().manual_seed(7)
-        n_id = 120 * len(ids)
-        id_vec = torch.tensor(ids).repeat_interleave(120)
-        imgs = render(id_vec, sample_aus(torch.randint(0, 7, (n_id,), generator=g), g), size, ch, seed,
-                      nuisance_seed=900 + torch.arange(n_id))
-        labels = torch.arange(len(ids)).repeat_interleave(120)
-        return {"expression": ej, "identity": train_judge(imgs, labels, len(ids), steps=steps, seed=2)}
-
-    key = f"jesrl_judges_{size}px_c{ch}_s{seed}_heldout{len(ids)}-{ids[0]}_{steps}.pt"
-    nets = cached_judges(Path(cache) / key if cache else None,
-                         {"expression": (ch, len(BASIC7), 32), "identity": (ch, len(ids), 32)}, train)
-    return nets["expression"], nets["identity"]
+sys.path.insert(0, str(Path(__file__).parent))
+from tdgan_quality import judges  # the same judges: expression on identities 50,000+, identity on given ids
 
 
 def main() -> None:

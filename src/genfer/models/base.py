@@ -175,6 +175,17 @@ class Method(nn.Module):
         prefixes = tuple(f"{name}." for name, mod in self.named_modules() if id(mod) in frozen and name)
         return {k for k in self.state_dict() if k.startswith(prefixes)}
 
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode under ``torch.inference_mode`` for a capability call; the training mode is put back."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            self.train(was_training)
+
     def ema_modules(self) -> list[str]:
         """Attribute names of the networks that get EMA weights when ``train.ema`` > 0, e.g. ``["G"]``."""
         return []

@@ -38,8 +38,7 @@ Deliberate deviations from the released code (see docs/methods/au_cyclegan.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -270,16 +269,6 @@ class AUCycleGAN(Method):
         return (aus / AU_MAX).clamp(0, 1)
 
     # --- inference ---------------------------------------------------------------------------
-    @contextmanager
-    def _inference(self) -> Iterator[None]:
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                yield
-        finally:
-            self.train(was_training)
-
     def edit_condition(self, x: Tensor, cond: Tensor) -> Tensor:
         """G(x, cond) in eval mode: images [B, C, H, W] (uint8 or [0, 1]) and conditions [B, 17] in [0, 1].
 

@@ -33,8 +33,7 @@ Deliberate deviations from the released code (see docs/methods/cdan.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -239,16 +238,6 @@ class CDAN(Method):
         return self.lpips(x, y, value_range).mean()
 
     # --- inference ---------------------------------------------------------------------------
-    @contextmanager
-    def _inference(self) -> Iterator[None]:
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                yield
-        finally:
-            self.train(was_training)
-
     def parse_images(self, x: Tensor) -> dict[str, Tensor]:
         """``parse`` in eval mode on images [B, 3, H, W] (uint8 or float in [0, 1]); float32 outputs."""
         with self._inference():

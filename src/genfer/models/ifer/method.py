@@ -15,7 +15,6 @@ float on the batch (see :mod:`genfer.data.augment_batch`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -101,16 +100,6 @@ class IFER(Method):
         out = self.logits(x)
         loss = A.soft_target_cross_entropy(out, t)
         return LossOut(loss, {"ce": loss.detach(), "acc": (out.argmax(1) == t.argmax(1)).float().mean().detach()})
-
-    @contextmanager
-    def _inference(self):
-        was = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                yield
-        finally:
-            self.train(was)
 
     def classify(self, x: Tensor) -> Tensor:
         """Faces ``[B, 3, R, R]`` (uint8 or [0, 1]) -> logits ``[B, num_classes]`` (column k = ``classes[k]``)."""

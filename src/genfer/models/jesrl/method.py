@@ -54,8 +54,7 @@ Deliberate deviations from the released code (``faithful`` restores the first tw
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -318,16 +317,6 @@ class JESRL(Method):
         return LossOut(total, terms)
 
     # --- inference ---------------------------------------------------------------------------
-    @contextmanager
-    def _inference(self) -> Iterator[None]:
-        was = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                yield
-        finally:
-            self.train(was)
-
     def classify(self, x: Tensor) -> Tensor:
         """Recogniser logits: images ``[B, C, H, W]`` (uint8 or float [0, 1]) -> ``[B, len(classes)]``."""
         with self._inference():

@@ -51,8 +51,7 @@ Deliberate deviations from the released code:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -300,16 +299,6 @@ class TDGAN(Method):
             else:
                 raise ValueError(f"tdgan: expected {c}-channel images, got {x.shape[1]}")
         return self._layout(x)
-
-    @contextmanager
-    def _inference(self) -> Iterator[None]:
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.inference_mode():
-                yield
-        finally:
-            self.train(was_training)
 
     def classify(self, x: Tensor) -> Tensor:
         """M_ER logits (E_e + FC head, eval mode): images [B, C, H, W] -> [B, num_classes].
