@@ -130,6 +130,18 @@ def test_a_real_photo_gets_a_one_line_warning_not_a_refusal(shipped, tmp_path, c
     assert len(err) == 1 and "does not know real faces" in err[0] and "photo.png" in err[0]
 
 
+def test_transfer_warns_once_for_both_of_its_inputs(shipped, tmp_path, capsys):
+    from genfer.core.imaging import save_image
+
+    a, b = tmp_path / "face.png", tmp_path / "expr.png"  # neither is a render-sized crop
+    save_image(torch.rand(3, 150, 120), a)
+    save_image(torch.rand(3, 90, 90), b)
+    assert main(["transfer", "--checkpoint", "synthface-tdgan", "--face", str(a), "--expression", str(b),
+                 "--aligned", "-o", str(tmp_path / "t.png")]) == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "SynthFace" in ln]
+    assert len(err) == 1 and "face.png and 1 more" in err[0]
+
+
 def test_an_unknown_name_lists_the_shipped_ones(shipped, tmp_path, capsys):
     assert main(["transfer", "--checkpoint", "synthface-nope", "--face", "a.png", "--expression", "b.png",
                  "-o", str(tmp_path / "t.png")]) != 0

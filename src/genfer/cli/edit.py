@@ -40,25 +40,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from genfer.cli.common import load_faces_for, resolve_device
+    from genfer.cli.common import load_faces_for, open_checkpoint
     from genfer.core.errors import UsageError
     from genfer.core.imaging import save_grid, save_image
-    from genfer.core.paths import check_writable
-    from genfer.engine.checkpoint import load_method
     from genfer.models.au_cyclegan.editing import edit_request, parse_aus
-    from genfer.models.capabilities import require
 
     if not args.au_grid and args.aus is None and args.emotion is None:
         raise UsageError("no edit target", fix="give --aus, --emotion or --au-grid")
     if args.strip == 1 or args.strip < 0:
         raise UsageError(f"--strip {args.strip}: a strip needs at least 2 images", fix="pass --strip 2 or more")
-    check_writable(args.output, option="--output")
-    device = resolve_device(args.device)
-    method, cfg = load_method(args.checkpoint, device)
-    require(method, "edit", "genfer edit", source=args.checkpoint)
-    # every request starts from the faces' own AUs (kept AUs, strip start, grid base)
-    require(method, "estimate_aus", "genfer edit", source=args.checkpoint)
-    images = load_faces_for(args, args.images, cfg, device)
+    # every request starts from the faces' own AUs (kept AUs, strip start, grid base): estimate_aus too
+    method, cfg, device = open_checkpoint(args, "genfer edit", "edit", "estimate_aus")
+    (images,) = load_faces_for(args, cfg, device, args.images)
     aus = parse_aus(args.aus) if args.aus else None
     out, ncol = edit_request(method, images, aus, args.emotion, args.intensity, args.base, args.strip, args.au_grid)
     if out.shape[0] == 1:  # one edited face: the image itself, no grid border

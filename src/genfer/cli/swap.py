@@ -29,19 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genfer.apps.inference import parse_swap_list, swap_row
-    from genfer.cli.common import load_faces_for, resolve_device
+    from genfer.cli.common import load_faces_for, open_checkpoint
     from genfer.core.imaging import save_grid
-    from genfer.core.paths import check_writable
-    from genfer.engine.checkpoint import load_method
-    from genfer.models.capabilities import require
 
-    check_writable(args.output, option="--output")
-    device = resolve_device(args.device)
-    method, cfg = load_method(args.checkpoint, device)
-    require(method, "swap", "genfer swap", source=args.checkpoint)
+    method, cfg, device = open_checkpoint(args, "genfer swap", "swap")
     pair = parse_swap_list(method, args.swap_list) if args.swap_list else None
-    a = load_faces_for(args, [args.input], cfg, device)
-    b = load_faces_for(args, [args.target], cfg, device)
+    a, b = load_faces_for(args, cfg, device, [args.input], [args.target])
     row, (ei, ej) = swap_row(method, a, b, pair)
     path = save_grid(row, row.shape[0], args.output, scale=args.scale)
     print(f"input: {ei}, target: {ej}; written: {path} [input, target, D, C, R_D, R_C]")

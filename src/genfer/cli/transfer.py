@@ -30,18 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from genfer.apps.inference import transfer_grid, transfer_images
-    from genfer.cli.common import load_faces_for, resolve_device
+    from genfer.cli.common import load_faces_for, open_checkpoint
     from genfer.core.imaging import save_grid
-    from genfer.core.paths import check_writable
-    from genfer.engine.checkpoint import load_method
-    from genfer.models.capabilities import require
 
-    check_writable(args.output, option="--output")
-    device = resolve_device(args.device)
-    method, cfg = load_method(args.checkpoint, device)
-    require(method, "transfer", "genfer transfer", source=args.checkpoint)
-    faces = load_faces_for(args, args.face, cfg, device)
-    exprs = load_faces_for(args, args.expression, cfg, device)
+    method, cfg, device = open_checkpoint(args, "genfer transfer", "transfer")
+    faces, exprs = load_faces_for(args, cfg, device, args.face, args.expression)
     if len(args.face) == 1 and len(args.expression) == 1 and not args.grid:
         out, ncol = transfer_images(method, faces, exprs), 1
     else:
