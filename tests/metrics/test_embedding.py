@@ -178,3 +178,20 @@ def test_pretrained_expression_nets_as_ed_embedders(name, tmp_path, monkeypatch)
     m.update(a, b)
     assert m.compute()["mean"] == pytest.approx(2**0.5 * 0.5, abs=1e-2)
     assert seen["dtype"] == torch.uint8
+
+
+def test_ir_se50_embedder_needs_its_weights_and_embeds_with_asit_crop(tmp_path, monkeypatch):
+    from genfer.models.pretrained.ir_se50 import ENV, IRSE50, IRSE50Embedder
+
+    monkeypatch.delenv(ENV, raising=False)
+    with pytest.raises(EmbedderUnavailableError, match="face_api"):  # names the offline alternative
+        build_embedder("ir_se50")
+    torch.manual_seed(0)
+    net = IRSE50().eval()
+    torch.save(net.state_dict(), tmp_path / "model_ir_se50.pth")
+    emb = build_embedder("ir_se50", weights=str(tmp_path / "model_ir_se50.pth"))
+    assert isinstance(emb, IRSE50Embedder) and emb.distance == "cosine"
+    x = torch.rand(2, 3, 64, 64)
+    z = emb(x)
+    assert z.shape == (2, 512) and torch.allclose(z.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(emb(x[:1]), z[:1], atol=1e-5)  # eval mode: an image's embedding ignores its batch

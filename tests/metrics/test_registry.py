@@ -4,7 +4,7 @@ import torch
 import genfer.metrics  # noqa: F401  (registers the protocols)
 from genfer.core.registry import METRICS
 
-EXPECTED = {"accuracy", "fid", "kid", "is", "lpips_alex", "lpips_vgg", "psnr", "ssim", "l2", "acd", "ed"}
+EXPECTED = {"accuracy", "fid", "kid", "is", "lpips_alex", "lpips_vgg", "psnr", "ssim", "l2", "acd", "id_sim", "ed"}
 
 
 def test_all_protocols_registered():
@@ -52,3 +52,14 @@ def test_folder_run_passes_the_protocol_options(tmp_path):
 
     with pytest.raises(KeyError, match="not a paired"):
         paired("acd", tmp_path / "p", tmp_path / "g")
+
+
+def test_id_similarity_is_the_cosine_of_identity_embeddings():
+    p = METRICS.get("id_sim")
+    assert p.kind == "embedding" and p.higher_is_better
+    m = p.build(embedder_name="toy")
+    a = torch.tensor([1.0, 0.0])
+    m.update_embeddings([a, a, None], [a, torch.tensor([0.0, 2.0]), a])  # cos 1, cos 0, one without a face
+    r = m.compute()
+    assert r["metric"] == "id_sim" and r["mean"] == pytest.approx(0.5) and r["std"] == pytest.approx(0.5)
+    assert r["num_pairs"] == 2 and r["num_no_face"] == 1 and r["distance"] == "cosine"

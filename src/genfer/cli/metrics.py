@@ -1,4 +1,4 @@
-"""``genfer metrics {fid,kid,is,lpips,psnr,ssim,l2,acd,ed} ...``: figures over image folders as JSON."""
+"""``genfer metrics {fid,kid,is,lpips,psnr,ssim,l2,acd,id_sim,ed} ...``: figures over image folders as JSON."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "metrics", help="FID/KID/IS, LPIPS, PSNR/SSIM/L2, ACD and ED over image folders",
+        "metrics", help="FID/KID/IS, LPIPS, PSNR/SSIM/L2, ACD, ID similarity and ED over image folders",
         description="Compute an image metric over folders and print it as JSON together with every setting "
         "that affects the number. Pairs of files are matched by name; unmatched files are listed. "
         "genfer never downloads weights: see docs/metrics.md for where each file comes from.",
@@ -102,6 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     for name, helptext, default in (
         ("acd", "identity distance: embedding distance of paired faces", "face_api"),
+        ("id_sim", "ID similarity: cosine similarity of paired faces' identity embeddings", "face_api"),
         ("ed", "expression distance: AU vectors (OpenFace CSVs) or recogniser outputs of pairs", "openface_au"),
     ):
         q = ms.add_parser(name, help=helptext,
@@ -110,17 +111,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                           "hold OpenFace 2.x CSVs named like the images.")
         _paired_options(q)
         q.add_argument("--embedder", default=default,
-                       help="identity: face_api or dlib; expression: openface_au, recogniser (a genfer run), fer or "
+                       help="identity: face_api, dlib or ir_se50 (user-supplied weights); expression: openface_au, "
+                       "recogniser (a genfer run), fer or "
                        "faceapi_expression (pretrained expression nets) (default: %(default)s)")
-        q.add_argument("--weights", metavar="FILE", help="weights of an identity embedder (face_api, dlib)")
+        q.add_argument("--weights", metavar="FILE", help="weights of an identity embedder (face_api, dlib, ir_se50)")
         q.add_argument("--checkpoint", metavar="RUN", help="genfer recogniser run/checkpoint (--embedder recogniser)")
         q.add_argument("--output", choices=("probs", "logits"), help="recogniser output used (default: probs)")
         q.add_argument("--scale", type=float, help="divide OpenFace AU intensities by this (default: 1, as CDAN)")
-        q.add_argument("--distance", choices=("l2", "cosine"), help="override the embedder's distance")
+        if name != "id_sim":  # ID similarity is a cosine by definition
+            q.add_argument("--distance", choices=("l2", "cosine"), help="override the embedder's distance")
 
     for q in ms.choices.values():
         _common(q)
-        if q.prog.split()[-1] in ("fid", "kid", "is", "lpips", "acd", "ed"):
+        if q.prog.split()[-1] in ("fid", "kid", "is", "lpips", "acd", "id_sim", "ed"):
             add_device(q)
     p.set_defaults(func=run)
 

@@ -152,6 +152,20 @@ class EmbeddingDistance(Metric):
         }
 
 
+class IdentitySimilarity(EmbeddingDistance):
+    """ID similarity (pSp, ASIT): the mean cosine similarity of paired identity embeddings, higher is
+    better. The same sums as :class:`EmbeddingDistance` with the cosine distance; ``mean`` is
+    1 - the mean distance, ``std`` is unchanged."""
+
+    def __init__(self, embedder: Any = None, embedder_name: str | None = None) -> None:
+        super().__init__("id_sim", embedder, "cosine", embedder_name)
+
+    def compute(self) -> dict[str, Any]:
+        r = super().compute()
+        r["mean"] = 1 - r["mean"]
+        return r
+
+
 # --- embedders ------------------------------------------------------------------------------
 def read_openface_aus(path: str | Path) -> Tensor | None:
     """The 17 AU intensities of the most confident face in an OpenFace 2.x CSV, or None.

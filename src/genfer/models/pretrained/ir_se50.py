@@ -106,4 +106,35 @@ def load_ir_se50(path: str | os.PathLike | None = None) -> IRSE50:
     return net.eval().requires_grad_(False)
 
 
-__all__ = ["IRSE50", "asit_crop", "load_ir_se50"]
+class IRSE50Embedder:
+    """IR-SE50 as an identity embedder (:mod:`genfer.metrics.embedding`): faces ``[N, 3, H, W]`` in
+    [0, 1] -> unit ``[N, 512]`` embeddings, through ASIT's crop. Cosine distance, as pSp and ASIT
+    measure identity."""
+
+    name = "ir_se50"
+    distance = "cosine"
+
+    def __init__(self, net: IRSE50, device: str = "cpu") -> None:
+        self.net, self.device = net.to(device), device
+
+    @torch.no_grad()
+    def __call__(self, images: Tensor) -> Tensor:
+        x = images.to(self.device, torch.float32)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return self.net(asit_crop(x * 2 - 1)).cpu()
+
+
+def build_embedder(weights: str | os.PathLike | None = None, device: str = "cpu", **_: object) -> IRSE50Embedder:
+    """The ``ir_se50`` embedder (``--weights FILE`` or ``$GENFER_IR_SE50``).
+
+    Raises:
+        FileNotFoundError: no weights file (the message names the source and the offline face_api).
+    """
+    p = weights or os.environ.get(ENV)
+    if not p or not Path(p).is_file():
+        raise FileNotFoundError(f"{p or 'no path given'}; get {SOURCE}, or use --embedder face_api offline")
+    return IRSE50Embedder(load_ir_se50(p), device)
+
+
+__all__ = ["IRSE50", "IRSE50Embedder", "asit_crop", "build_embedder", "load_ir_se50"]
