@@ -38,10 +38,11 @@ def term_pulls(method, on: torch.Tensor, off: torch.Tensor, au: torch.Tensor) ->
     mask = out["mask_map"].requires_grad_(True)  # the pulls on M itself, not on the decoders behind it
     xrec = mask * x + (1 - mask) * out["color_map"]
     mask_input = mask * x
+    seen = method.au_input(x, {"mask_input": mask_input, "mask_map": mask})  # A's input (model.au_fill)
     terms = {
         "rec_l1": cfg.lambda_rec * F.l1_loss(xrec, x),
         "g_adv": cfg.lambda_g_adv * F.relu(1 - method.feature_dis(xrec)).mean(),
-        "au": cfg.lambda_au * F.mse_loss(method.au_dis(mask_input), target_au),
+        "au": cfg.lambda_au * F.mse_loss(method.au_dis(seen), target_au),
         "tv": cfg.lambda_tv * cdan_tv(mask_input),
         "mask_mean": cfg.lambda_mask * mask_input.mean(),
     }
@@ -59,7 +60,7 @@ def term_pulls(method, on: torch.Tensor, off: torch.Tensor, au: torch.Tensor) ->
     res["auc_of_M"] = mask_auc(m, affected)
     with torch.no_grad():  # A's reading of the AU that is on (0..5; the truth is 3), from M x and from x
         rows = torch.arange(len(on))
-        res["A_on_au_from_Mx"] = float(method.au_dis(mask_input.detach())[rows, au].mean() * 5)
+        res["A_on_au_from_its_input"] = float(method.au_dis(seen.detach())[rows, au].mean() * 5)
         res["A_on_au_from_x"] = float(method.au_dis(x)[rows, au].mean() * 5)
         res["A_on_au_from_x_with_M_zeroed_on_affected"] = float(
             method.au_dis(x * (~affected).float())[rows, au].mean() * 5)

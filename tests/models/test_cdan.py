@@ -121,6 +121,19 @@ def test_losses_follow_the_released_formulas():
     torch.testing.assert_close(cdan_tv(mi.detach()), tv)
 
 
+def test_au_fill_mean_shows_a_the_image_mean_where_the_mask_drops_the_face():
+    x = torch.rand(2, 3, 56, 56)
+    m = torch.zeros(2, 1, 56, 56)
+    m[..., :28] = 1  # keeps the left half
+    out = {"mask_input": m * x, "mask_map": m}
+    assert torch.equal(CDAN(_tiny_cfg()).au_input(x, out), m * x)  # the release: black where M is 0
+    seen = CDAN(_tiny_cfg(au_fill="mean")).au_input(x, out)
+    torch.testing.assert_close(seen[..., :28], x[..., :28])
+    torch.testing.assert_close(seen[..., 28:], x.mean((2, 3), keepdim=True).expand(-1, -1, 56, 28))
+    with pytest.raises(ValueError, match="au_fill"):
+        CDANConfig(au_fill="grey")
+
+
 def test_schedule_and_the_faithful_switch():
     m = CDAN(_tiny_cfg())
     assert [m.phases(s) for s in range(3)] == [["D", "G"], ["D"], ["D", "G"]]

@@ -53,6 +53,10 @@ class CDANConfig(MethodConfig):
         lambda_tv: weight of the total variation of M x (2e-5).
         lambda_mask: weight of the mean of M x (0.1).
         g_every: the generator is updated when ``step % g_every == 0`` [num_iters].
+        au_fill: what A sees where M drops the face: ``black`` (released: A(M x)) or ``mean``
+            (A(M x + (1 - M) mean(x)), each image's channel means, detached). A trained on whole faces
+            reads black where an AU acts as evidence of that AU, which pays G to erase the AU regions
+            (benchmarks/cdan_mask_probe.py); a mean fill offers no such reward. Not in the release.
         faithful: reproduce the release where results change: the discriminators stay at their
             random initialisation (the release's optimizers held other copies) and LPIPS gets
             [0, 1] images where it expects [-1, 1]. Off: both discriminators train, LPIPS sees
@@ -78,6 +82,7 @@ class CDANConfig(MethodConfig):
     lambda_tv: float = 2e-5
     lambda_mask: float = 0.1
     g_every: int = 2
+    au_fill: str = "black"
     faithful: bool = False
 
     def __post_init__(self) -> None:
@@ -91,6 +96,8 @@ class CDANConfig(MethodConfig):
                 raise ValueError(f"cdan: {name} must be a multiple of 32 (GroupNorm(32)), got {getattr(self, name)}")
         if self.dec_width % 128:
             raise ValueError(f"cdan: dec_width must be a multiple of 128 (it is quartered), got {self.dec_width}")
+        if self.au_fill not in ("black", "mean"):
+            raise ValueError(f"cdan: au_fill must be black or mean, got {self.au_fill!r}")
         for name in ("channels", "num_res_blocks", "d_dim", "d_layers", "g_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"cdan: {name} must be >= 1, got {getattr(self, name)}")

@@ -27,6 +27,9 @@ Deliberate deviations from the released code (see docs/methods/cdan.md):
   than 112 (one position at 112, as released).
 - Attention in the encoder sits at the bottleneck level at every image size (the release's
   ``attn_resolutions=[14]`` only matches at 112 px), and any multiple of 56 px works.
+- ``au_fill: mean`` (off by default) lets A read M x + (1 - M) mean(x) instead of M x: A, trained on
+  whole faces, reads a blacked-out AU region as that AU, which pays G to erase where AUs act
+  (measured: benchmarks/RESULTS.md, "Why the mask is inverted").
 - TV(M x) follows the release's formula: mean squared vertical plus mean squared horizontal
   neighbour difference, divided by the batch size.
 """
@@ -114,6 +117,12 @@ class CDAN(Method):
         mask_color = (1 - mask) * colour
         return {"xrec": mask_input + mask_color, "color_map": colour, "mask_map": mask,
                 "mask_input": mask_input, "mask_color": mask_color}
+
+    def au_input(self, x: Tensor, out: dict[str, Tensor]) -> Tensor:
+        """What A reads AUs from: M x, or with ``au_fill: mean`` M x + (1 - M) mean(x) [B, 3, H, W]."""
+        if self.cfg.au_fill == "black":
+            return out["mask_input"]
+        return out["mask_input"] + (1 - out["mask_map"]) * x.mean((2, 3), keepdim=True).detach()
 
     # --- engine contract --------------------------------------------------------------------
     def groups(self) -> dict[str, list[nn.Module]]:
@@ -215,7 +224,7 @@ class CDAN(Method):
             rec = rec + cfg.lpips_weight * terms["lpips"]
         with frozen(self.feature_dis, self.au_dis):
             terms["g_adv"] = F.relu(1 - self.feature_dis(xrec)).mean()
-            terms["au"] = F.mse_loss(self.au_dis(mask_input), au)
+            terms["au"] = F.mse_loss(self.au_dis(self.au_input(x, out)), au)
         terms["tv"] = cdan_tv(mask_input)
         terms["mask"] = mask_input.mean()
         loss = (cfg.lambda_rec * rec + cfg.lambda_g_adv * terms["g_adv"] + cfg.lambda_au * terms["au"]
@@ -251,7 +260,7 @@ class CDAN(Method):
         """A's estimate of CDAN's six AUs (0..5) [B, 6] from M x (``masked``) or from x."""
         with self._inference():
             x = self.to_input(x)
-            inp = self.parse(x)["mask_input"] if masked else x
+            inp = self.au_input(x, self.parse(x)) if masked else x
             return (self.au_dis(inp).float() * AU_MAX).clamp(0, AU_MAX)
 
     # --- evaluation and samples --------------------------------------------------------------
@@ -273,7 +282,7 @@ class CDAN(Method):
                 n += x.shape[0]
                 if "au" in batch:
                     au = batch["au"].float()
-                    for key, inp in (("au_mae_masked", out["mask_input"]), ("au_mae", x)):
+                    for key, inp in (("au_mae_masked", self.au_input(x, out)), ("au_mae", x)):
                         est = self.au_dis(inp).float().clamp(0, 1)
                         sums[key] += float((est - au).abs().mean(1).sum() * AU_MAX)
                     n_au += x.shape[0]
