@@ -59,7 +59,7 @@ def test_low_layers_see_every_plugin_without_importing_it_themselves():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     embedders, presets, methods = (set(part.split(",")) for part in out.stdout.split())
-    assert embedders == {"openface_au", "face_api", "dlib", "fer", "faceapi_expression", "recogniser"}
+    assert embedders == {"openface_au", "face_api", "dlib", "ir_se50", "fer", "faceapi_expression", "recogniser"}
     assert {"tdgan", "au_cyclegan", "cdan", "jesrl", "asit"} <= presets
     assert {"tdgan", "au_cyclegan"} <= methods
 
