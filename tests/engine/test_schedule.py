@@ -75,3 +75,15 @@ def test_steplr_multiplies_by_gamma_every_step_size():
     assert f == pytest.approx([1, 1, 1, 0.5, 0.5, 0.5, 0.25])
     with pytest.raises(ValueError, match="step_size"):
         lr_factor("steplr", 0, 10)
+
+
+def test_engine_runs_a_run_wide_steplr(tiny_cfg):
+    cfg = tiny_cfg("tdgan", "optim.schedule=steplr", "optim.step_size=1", "optim.gamma=0.5", "optim.lr=1e-3",
+                   "train.max_steps=3", "train.eval_every=100", "train.threads=1", "train.name=steplr")
+    tr = Trainer(cfg)  # the start-up check sees step_size (it once refused every run-wide steplr)
+    tr.terms = {}
+    tr.iteration()
+    tr.iteration()
+    assert tr.opts["G"].param_groups[0]["lr"] == pytest.approx(1e-3 * 0.5)
+    with pytest.raises(ValueError, match="step_size"):
+        Trainer(tiny_cfg("tdgan", "optim.schedule=steplr", "train.max_steps=2"))

@@ -242,7 +242,11 @@ def test_inference_entry_points():
     grid, _ = m.samples({"image": batch["x_e"], "expression": batch["y_e"]})
     assert grid.shape == (15, 1, 32, 32)
     acc = m.evaluate([{"image": batch["x_e"], "expression": torch.tensor([0, 7, -1])}])
-    assert set(acc) == {"acc_M_ER", "acc_D_ER"} and acc["acc_M_ER"] in (0.0, 1.0)  # one valid label
+    assert set(acc) == {"acc_M_ER", "acc_D_ER", "transfer_acc_M_ER", "transfer_acc_D_ER"}
+    assert acc["acc_M_ER"] in (0.0, 1.0)  # one valid label
+    rng = torch.get_rng_state()
+    again = m.evaluate([{"image": batch["x_e"], "expression": torch.tensor([0, 7, -1])}])
+    assert again == acc and torch.equal(torch.get_rng_state(), rng)  # fixed noise, training RNG untouched
     assert m.training  # inference restored the mode
 
 

@@ -150,7 +150,8 @@ class Trainer:
         self.eval_every = t.eval_every or spe
         self.ckpt_every = t.ckpt_every or self.eval_every
         o = cfg.optim
-        lr_factor(o.schedule, 0, self.total)  # a misspelt schedule fails before any work
+        # a misspelt schedule, or steplr without its step, fails before any work
+        lr_factor(o.schedule, 0, self.total, step_size=o.step_size, gamma=o.gamma)
         self.spans = plan_stages(method.stages(), list(self.groups), self.total, o.optimizer, o.schedule)
         self.ema = EMA(method, method.ema_modules(), t.ema, t.ema_start) if t.ema > 0 else None
 

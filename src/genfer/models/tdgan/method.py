@@ -336,11 +336,18 @@ class TDGAN(Method):
         return self.transfer(x, x)
 
     def evaluate(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, Any]:
-        """Top-1 accuracy of M_ER and of D_ER on ``{"image", "expression"}`` batches.
+        """Top-1 accuracy of M_ER and of D_ER on ``{"image", "expression"}`` batches, and on transfers.
 
+        ``transfer_acc_*``: each image's expression drawn on the face of the batch's previous image,
+        x_hat = G(roll(x), x), classified by M_ER and by D_ER against the image's label. G is trained
+        to make D_ER say the label, M_ER never sees a generated image: ``transfer_acc_D_ER`` far above
+        ``transfer_acc_M_ER`` means G draws cues only D_ER reads (it is fooling D_ER). The decoder's
+        noise comes from a fixed generator, so evaluating never moves the training RNG.
         Items labelled outside 0..num_classes-1 (unknown, contempt) are skipped.
         """
-        hits_m = hits_d = n = 0
+        hits = dict.fromkeys(("acc_M_ER", "acc_D_ER", "transfer_acc_M_ER", "transfer_acc_D_ER"), 0)
+        n = 0
+        rng = torch.Generator().manual_seed(0)
         with self._inference():
             for batch in batches:
                 y = batch["expression"].to(self.device)
@@ -349,10 +356,18 @@ class TDGAN(Method):
                     continue
                 x = self.to_input(batch["image"].to(self.device)[keep])
                 y = y[keep]
-                hits_m += int((self.fc_ER(self.enc_ER(x)).argmax(1) == y).sum())
-                hits_d += int((self.dis_ER(x)[1].argmax(1) == y).sum())
+                f_er = self.enc_ER(x)
+                noise = None
+                if self.cfg.noise_dim:
+                    s = self.cfg.feature_size
+                    noise = self._layout(torch.rand(len(y), self.cfg.noise_dim, s, s, generator=rng).to(self.device))
+                x_hat = self._layout(self.dec(f_er, self.enc_FR(torch.roll(x, 1, 0)), noise))
+                hits["acc_M_ER"] += int((self.fc_ER(f_er).argmax(1) == y).sum())
+                hits["acc_D_ER"] += int((self.dis_ER(x)[1].argmax(1) == y).sum())
+                hits["transfer_acc_M_ER"] += int((self.fc_ER(self.enc_ER(x_hat)).argmax(1) == y).sum())
+                hits["transfer_acc_D_ER"] += int((self.dis_ER(x_hat)[1].argmax(1) == y).sum())
                 n += int(y.numel())
-        return {"acc_M_ER": hits_m / max(n, 1), "acc_D_ER": hits_d / max(n, 1)}
+        return {k: v / max(n, 1) for k, v in hits.items()}
 
     def samples(self, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
         """Rows of [x_f, x_e, x_hat = G(x_f, x_e), G(x_hat, x_f), G(x_e, x_hat)] for up to 8 pairs.
