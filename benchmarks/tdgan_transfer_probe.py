@@ -9,7 +9,10 @@ held-out identities (as ``tdgan_quality.py``), with the same cached judges:
   expression when this is high);
 - **drawing**: the expression judge on G(x_e, x_e), the expression image redrawn from its own two
   codes (no transfer needed), against the judge on x_e itself (its floor for a perfect drawing);
-- **transfer**: the judge on G(x_f, x_e) against x_e's label.
+- **transfer**: the judge on G(x_f, x_e) against x_e's label;
+- **fooling D_ER**: D_ER and M_ER on the same transfers. G is trained to make D_ER read the target
+  expression and M_ER never sees a generated image, so D_ER far above M_ER and the judge means G
+  draws cues only D_ER reads.
 
 Usage: python benchmarks/tdgan_transfer_probe.py --run RUN [--faces 8] [--threads 1]
 """
@@ -79,6 +82,8 @@ def main() -> None:
     transferred = transfer_images(method, x_f, x_e)
     with torch.no_grad():
         m_er = float((method.classify(x_e).argmax(1) == y).float().mean())
+        d_er_transfers = float((method.classify_d_er(transferred).argmax(1) == y).float().mean())
+        m_er_transfers = float((method.classify(transferred).argmax(1) == y).float().mean())
     res = {
         "run": args.run,
         "expr_share_of_output_variation": round(float(by_expr / total), 4),
@@ -88,6 +93,8 @@ def main() -> None:
         "judge_on_redrawn_expression_images": round(judge_accuracy(ej, redrawn, y), 3),
         "judge_on_transfers": round(judge_accuracy(ej, transferred, y), 3),
         "judge_on_face_inputs_vs_target": round(judge_accuracy(ej, x_f, y), 3),
+        "D_ER_on_transfers": round(d_er_transfers, 3),
+        "M_ER_on_transfers": round(m_er_transfers, 3),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(res, indent=2))
