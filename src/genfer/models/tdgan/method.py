@@ -266,13 +266,18 @@ class TDGAN(Method):
         return LossOut(cls, {"g_cls": cls.detach()})
 
     # --- inference ---------------------------------------------------------------------------
-    def noise(self, n: int, device: torch.device | str | None = None) -> Tensor | None:
-        """Decoder noise U[0, 1) of shape [n, noise_dim, h, w] (h = w = image_size / 16), or ``None``."""
+    def noise(self, n: int, device: torch.device | str | None = None,
+              generator: torch.Generator | None = None) -> Tensor | None:
+        """Decoder noise U[0, 1) of shape [n, noise_dim, h, w] (h = w = image_size / 16), or ``None``.
+
+        A (CPU) ``generator`` draws from its own stream instead of the global one.
+        """
         if self.cfg.noise_dim == 0:
             return None
         s = self.cfg.feature_size
-        z = torch.rand(n, self.cfg.noise_dim, s, s, device=device)
-        return self._layout(z)
+        if generator is None:
+            return self._layout(torch.rand(n, self.cfg.noise_dim, s, s, device=device))
+        return self._layout(torch.rand(n, self.cfg.noise_dim, s, s, generator=generator).to(device))
 
     def _layout(self, x: Tensor) -> Tensor:
         # .to() rather than .contiguous(): a 1-channel NCHW tensor already counts as channels-last
@@ -357,10 +362,7 @@ class TDGAN(Method):
                 x = self.to_input(batch["image"].to(self.device)[keep])
                 y = y[keep]
                 f_er = self.enc_ER(x)
-                noise = None
-                if self.cfg.noise_dim:
-                    s = self.cfg.feature_size
-                    noise = self._layout(torch.rand(len(y), self.cfg.noise_dim, s, s, generator=rng).to(self.device))
+                noise = self.noise(len(y), self.device, generator=rng)
                 x_hat = self._layout(self.dec(f_er, self.enc_FR(torch.roll(x, 1, 0)), noise))
                 hits["acc_M_ER"] += int((self.fc_ER(f_er).argmax(1) == y).sum())
                 hits["acc_D_ER"] += int((self.dis_ER(x)[1].argmax(1) == y).sum())
