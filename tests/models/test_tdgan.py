@@ -338,3 +338,31 @@ def test_expression_warmup_trains_only_the_expression_branch():
     with pytest.raises(ValueError):
         tiny(er_warmup_steps=-1)
 
+
+
+def test_d_er_shift_translates_what_d_er_sees_in_both_of_its_terms():
+    """The genfer-only ``d_er_shift`` changes D_ER's loss and G's adversarial term, nothing else."""
+    x = torch.rand(4, 1, 32, 32)
+    assert TDGAN(tiny()).d_er_view(x) is x  # off by default, as released
+    with pytest.raises(ValueError):
+        tiny(d_er_shift=0.5)
+    torch.manual_seed(0)
+    m = TDGAN(tiny(noise_dim=0))  # no decoder noise: the shift's draws change no other random number
+    state = m.state_dict()
+    terms = {}
+    for s in (0.0, 0.25):
+        m = TDGAN(tiny(noise_dim=0, d_er_shift=s))
+        m.load_state_dict(state)
+        m.eval()  # dropout off: the two configs differ only through the shift
+        batch = m.prepare(pair_batch(m.cfg))
+        torch.manual_seed(1)
+        cache: dict = {}
+        m.training_step(batch, "M_ER", cache)
+        d_fr = m.training_step(batch, "D_FR", cache).terms
+        d_er = m.training_step(batch, "D_ER", cache)
+        g = m.training_step(batch, "G", cache)
+        d_er.loss.backward()
+        assert all(p.grad is not None for p in m.dis_ER.parameters())
+        terms[s] = {**d_fr, **d_er.terms, **g.terms}
+    differ = {k for k in terms[0.0] if not torch.equal(terms[0.0][k], terms[0.25][k])}
+    assert differ == {"d_expr_real", "g_adv_expr"}

@@ -53,6 +53,7 @@ from genfer.models.au_cyclegan import editing
 from genfer.models.au_cyclegan.config import AUCycleGANConfig
 from genfer.models.au_cyclegan.networks import Critic, Generator
 from genfer.models.base import LossOut, Method, frozen
+from genfer.models.layers.shift import random_shift
 
 
 def _release_grads(module: nn.Module) -> None:
@@ -169,18 +170,9 @@ class AUCycleGAN(Method):
     def critic_view(self, x: Tensor) -> Tensor:
         """What the critic sees of images [B, C, H, W]: each shifted by up to ``critic_shift`` of the
         side (whole pixels, edges repeated), differentiably; unchanged when the option is off."""
-        s = self.cfg.critic_shift
-        if s == 0:
+        if self.cfg.critic_shift == 0:
             return x
-        b, _, h, w = x.shape
-        limit = torch.tensor([w * s, h * s], device=x.device)
-        px = torch.round((torch.rand(b, 2, device=x.device) * 2 - 1) * limit)  # whole-pixel (dx, dy)
-        theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1
-        theta[:, :, 2] = 2 * px / torch.tensor([w, h], device=x.device)  # pixels -> normalised units
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        out = F.grid_sample(x, grid, mode="nearest", padding_mode="border", align_corners=False)
-        return self._layout(out)
+        return self._layout(random_shift(x, self.cfg.critic_shift))
 
     def _step_d(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> LossOut:
         cfg = self.cfg

@@ -55,6 +55,12 @@ class TDGANConfig(MethodConfig):
             generation and no discriminator update. **Not in the released code**; 0 (the default)
             reproduces it. A warm-up iteration costs about a tenth of a full one, so the CPU demo
             uses it to reach its expression accuracy within its time budget.
+        d_er_shift: random translation of every image D_ER sees (the real x_e it is trained on and
+            the x_hat that G is scored on), up to this fraction of the side, drawn per image
+            (DiffAugment's translation). **Not in the released code**; 0 (the default) reproduces it.
+            The release trains D_ER on real faces only, so G can satisfy it with pixel-exact patterns
+            that no other expression reader sees; a D_ER that must read expressions wherever the
+            face sits leaves G less room for them.
         d_fr_every: update D_FR on iterations where ``step % d_fr_every == 0`` [D_GAP_FR].
         d_er_every: update D_ER on iterations where ``step % d_er_every == 0`` [D_GAP_ER].
         channels_last: run convolutions on channels-last activations (faster on CPU and recent
@@ -89,6 +95,7 @@ class TDGANConfig(MethodConfig):
     lambda_d_expr_real: float = 1.0
     lambda_g_cls: float = 0.0
     er_warmup_steps: int = 0
+    d_er_shift: float = 0.0
     d_fr_every: int = 5
     d_er_every: int = 10
     channels_last: bool = True
@@ -111,6 +118,8 @@ class TDGANConfig(MethodConfig):
             raise ValueError(f"tdgan: dropout must be in [0, 1), got {self.dropout}")
         if self.er_warmup_steps < 0:
             raise ValueError(f"tdgan: er_warmup_steps must be >= 0, got {self.er_warmup_steps}")
+        if not 0.0 <= self.d_er_shift < 0.5:
+            raise ValueError(f"tdgan: d_er_shift must be in [0, 0.5), got {self.d_er_shift}")
         if self.d_fr_every < 1 or self.d_er_every < 1:
             raise ValueError("tdgan: d_fr_every and d_er_every must be >= 1")
 

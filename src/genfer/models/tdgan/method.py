@@ -45,6 +45,8 @@ Deliberate deviations from the released code:
 - ``er_warmup_steps`` (0 by default, i.e. as released) optionally starts training with iterations
   in which only the expression branch (E_e + M_ER's head) learns, supervised by the labels, with
   no generation; the CPU demo uses it.
+- ``d_er_shift`` (0 by default, i.e. as released) optionally shows D_ER randomly translated images,
+  in its own update and in G's adversarial term alike (see ``d_er_view``).
 - Evaluation reports accuracies only; the release's validation cross-entropy divided by the
   last batch index (off by one).
 """
@@ -61,6 +63,7 @@ from torch import Tensor, nn
 from genfer.core.registry import METHODS
 from genfer.data.labels import BASIC7, EXPRESSIONS
 from genfer.models.base import LossOut, Method, frozen
+from genfer.models.layers.shift import random_shift
 from genfer.models.tdgan.config import TDGANConfig
 from genfer.models.tdgan.networks import ClassifierHead, Decoder, Discriminator, Encoder
 
@@ -201,8 +204,15 @@ class TDGAN(Method):
         return LossOut(loss, {"d_face_real": real_ce.detach(), "d_face_fake": fake_ce.detach()})
 
     def _step_d_er(self, batch: dict[str, Tensor]) -> LossOut:
-        real_ce = F.cross_entropy(self.dis_ER(batch["x_e"])[1], batch["y_e"])
+        real_ce = F.cross_entropy(self.dis_ER(self.d_er_view(batch["x_e"]))[1], batch["y_e"])
         return LossOut(self.cfg.lambda_d_expr_real * real_ce, {"d_expr_real": real_ce.detach()})
+
+    def d_er_view(self, x: Tensor) -> Tensor:
+        """What D_ER sees of images [B, C, H, W] in training: each shifted by up to ``d_er_shift`` of
+        the side (whole pixels, edges repeated), differentiably; ``x`` itself when the option is off."""
+        if self.cfg.d_er_shift == 0:
+            return x
+        return self._layout(random_shift(x, self.cfg.d_er_shift))
 
     def _step_g(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> LossOut:
         cfg = self.cfg
@@ -218,7 +228,7 @@ class TDGAN(Method):
                     target = self.dis_FR.trunk(x_f)
             f_fake = self.dis_FR.trunk(x_hat)
             adv_face = F.cross_entropy(self.dis_FR.head(f_fake), batch["id_f"])
-            adv_expr = F.cross_entropy(self.dis_ER(x_hat)[1], batch["y_e"])
+            adv_expr = F.cross_entropy(self.dis_ER(self.d_er_view(x_hat))[1], batch["y_e"])
             per_face = F.mse_loss(f_fake, target)
         # Dual consistency, both halves in one pass: G(x_hat, x_f) -> x_f and G(x_e, x_hat) -> x_e.
         f_fr = self.enc_FR(self._layout(torch.cat((x_hat, x_e))))
