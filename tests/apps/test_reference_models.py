@@ -20,7 +20,7 @@ import genfer.core.reference as reference
 from genfer.apps.reference import export_reference, golden_outputs
 from genfer.cli.main import main
 from genfer.core.reference import FILES, reference_models, sha256_file
-from genfer.engine.checkpoint import load_method
+from genfer.engine.checkpoint import load_config, load_method
 
 SHIPPED = reference_models()
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
@@ -88,6 +88,8 @@ def test_export_writes_an_intact_fp16_model_that_loads_by_name(shipped):
     assert models["synthface-tdgan"].method == "tdgan" and models["synthface-au"].method == "au_cyclegan"
     for name, want in shipped.items():
         check_intact(models[name])
+        cfg = load_config(models[name].path)
+        assert (cfg.train.out, cfg.train.name) == ("runs", "")  # no trace of where the run was written
         got = golden_outputs(*load_method(name))
         assert set(got) == set(want) and got
         for k in want:

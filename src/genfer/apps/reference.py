@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor
 
+from genfer.core.config import TrainConfig
 from genfer.core.reference import ROOT, provenance_block
 from genfer.engine.checkpoint import CONFIG_FILE, MODEL_FILE, load_method, resolve_checkpoint
 from genfer.models.capabilities import provides
@@ -49,7 +50,9 @@ def export_reference(run: str | Path, name: str, facts: dict[str, str], figures:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file(state, str(tmp / MODEL_FILE), metadata={"genfer_reference": name})
-    shutil.copy(ckpt / CONFIG_FILE, tmp / CONFIG_FILE)
+    # where the run was written is not part of the model: a shipped config names no machine's folders
+    cfg.train.out, cfg.train.name = TrainConfig.out, TrainConfig.name
+    cfg.save(tmp / CONFIG_FILE)
     (tmp / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
     (tmp / "PROVENANCE.md").write_text(_provenance(name, cfg.method, facts, ckpt, figures, notes, tmp))
     for f in tmp.iterdir():
