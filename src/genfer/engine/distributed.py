@@ -86,5 +86,8 @@ def barrier() -> None:
 
 
 def shutdown() -> None:
+    """Leave the process group, all ranks together: a rank that tears its connections down while
+    another is still finishing its work can make that rank abort (seen with gloo on CPU)."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
