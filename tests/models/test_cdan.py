@@ -148,6 +148,25 @@ def test_schedule_and_the_faithful_switch():
     assert f.encoder.conv_in.weight.grad is not None
 
 
+def test_au_warmup_trains_a_alone_on_real_faces_before_the_released_schedule():
+    torch.manual_seed(0)
+    m = CDAN(_tiny_cfg(au_warmup_steps=2)).train()
+    assert [m.phases(s) for s in range(4)] == [["D:au"], ["D:au"], ["D", "G"], ["D"]]
+    x = torch.randint(0, 256, (2, 3, 56, 56), dtype=torch.uint8)
+    aus = torch.rand(2, 17) * 5
+    cache: dict = {}
+    out = m.training_step(m.prepare({"image": x, "aus": aus}), "D:au", cache)
+    out.loss.backward()
+    with torch.no_grad():
+        ref = F.mse_loss(m.au_dis(x.float() / 255), aus[:, [0, 2, 4, 8, 10, 14]] / 5)
+    torch.testing.assert_close(out.loss.detach(), ref)
+    assert "out" not in cache  # no generator forward
+    assert all(p.grad is not None for p in m.au_dis.parameters())
+    assert all(p.grad is None for mod in (m.feature_dis, *m.generator()) for p in mod.parameters())
+    with pytest.raises(ValueError, match="faithful"):
+        CDANConfig(au_warmup_steps=5, faithful=True)
+
+
 def test_lpips_weight_without_weights_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("GENFER_CACHE", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

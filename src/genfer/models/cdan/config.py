@@ -57,6 +57,10 @@ class CDANConfig(MethodConfig):
             (A(M x + (1 - M) mean(x)), each image's channel means, detached). A trained on whole faces
             reads black where an AU acts as evidence of that AU, which pays G to erase the AU regions
             (benchmarks/cdan_mask_probe.py); a mean fill offers no such reward. Not in the release.
+        au_warmup_steps: iterations at the start in which only A trains, on real faces (its D-phase
+            regression alone, without a generator forward: ~1/100 of an iteration's cost), so that the
+            AU term steers M from the first generator step. An A that cannot read AUs yet gives G
+            no reason to keep the AU regions (benchmarks/RESULTS.md). Not in the release (0).
         faithful: reproduce the release where results change: the discriminators stay at their
             random initialisation (the release's optimizers held other copies) and LPIPS gets
             [0, 1] images where it expects [-1, 1]. Off: both discriminators train, LPIPS sees
@@ -83,6 +87,7 @@ class CDANConfig(MethodConfig):
     lambda_mask: float = 0.1
     g_every: int = 2
     au_fill: str = "black"
+    au_warmup_steps: int = 0
     faithful: bool = False
 
     def __post_init__(self) -> None:
@@ -98,6 +103,10 @@ class CDANConfig(MethodConfig):
             raise ValueError(f"cdan: dec_width must be a multiple of 128 (it is quartered), got {self.dec_width}")
         if self.au_fill not in ("black", "mean"):
             raise ValueError(f"cdan: au_fill must be black or mean, got {self.au_fill!r}")
+        if self.au_warmup_steps < 0:
+            raise ValueError(f"cdan: au_warmup_steps must be >= 0, got {self.au_warmup_steps}")
+        if self.au_warmup_steps and self.faithful:
+            raise ValueError("cdan: au_warmup_steps trains A, which faithful keeps at its random initialisation")
         for name in ("channels", "num_res_blocks", "d_dim", "d_layers", "g_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"cdan: {name} must be >= 1, got {getattr(self, name)}")

@@ -30,6 +30,8 @@ Deliberate deviations from the released code (see docs/methods/cdan.md):
 - ``au_fill: mean`` (off by default) lets A read M x + (1 - M) mean(x) instead of M x: A, trained on
   whole faces, reads a blacked-out AU region as that AU, which pays G to erase where AUs act
   (measured: benchmarks/RESULTS.md, "Why the mask is inverted").
+- ``au_warmup_steps`` (0 by default) starts training with iterations in which only A trains, on
+  real faces: at the start A reads nothing, so the AU term cannot steer M (measured: RESULTS.md).
 - TV(M x) follows the release's formula: mean squared vertical plus mean squared horizontal
   neighbour difference, divided by the batch size.
 """
@@ -134,7 +136,10 @@ class CDAN(Method):
         return out
 
     def phases(self, step: int) -> list[str]:
-        """``D`` every iteration (not with ``faithful``), then ``G`` when ``step % g_every == 0``."""
+        """``D`` every iteration (not with ``faithful``), then ``G`` when ``step % g_every == 0``;
+        during the A warm-up (``step < au_warmup_steps``) only ``D:au``, A's regression on real faces."""
+        if step < self.cfg.au_warmup_steps:
+            return ["D:au"]
         out = [] if self.cfg.faithful else ["D"]
         return [*out, "G"] if step % self.cfg.g_every == 0 else out
 
@@ -195,13 +200,16 @@ class CDAN(Method):
             if "au" not in batch:
                 raise ValueError("cdan trains on AU intensities: batches need 'aus' [B, 17] (SynthFace, "
                                  "cdan:IMAGES?aus=FILE, folder:...?aus=..., ganimation:...)")
+        if phase == "D:au":
+            d_au = F.mse_loss(self.au_dis(batch["image"]), batch["au"])
+            return LossOut(self.cfg.lambda_d_au * d_au, {"d_au": d_au.detach()})
         if "out" not in cache:
             cache["out"] = self.parse(batch["image"])
         if phase == "D":
             return self._step_d(batch, cache["out"])
         if phase == "G":
             return self._step_g(batch, cache["out"])
-        raise KeyError(f"cdan has no phase {phase!r}; known: D, G")
+        raise KeyError(f"cdan has no phase {phase!r}; known: D, D:au, G")
 
     def _step_d(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> LossOut:
         cfg = self.cfg
