@@ -41,6 +41,13 @@ def test_run_writes_config_logs_samples_and_checkpoints(tiny_cfg):
     assert kept == {best.name, ck.resolve_checkpoint(run, "latest").name}
 
 
+def test_a_phase_that_stops_running_is_not_logged_again(tiny_cfg):
+    cfg = tiny_cfg("cdan", "model.au_warmup_steps=2", "train.max_steps=4", "train.log_every=1", "train.name=w")
+    rows = [json.loads(x) for x in (train(cfg) / "log.jsonl").read_text().splitlines()]
+    phases = {r["step"]: sorted({k.split("/")[0] for k in r if "/" in k}) for r in rows if r["kind"] == "train"}
+    assert phases == {1: ["D:au"], 2: ["D:au"], 3: ["D", "G"], 4: ["D"]}  # G every 2nd iteration
+
+
 def test_existing_run_directory_is_not_overwritten(tiny_cfg):
     cfg = tiny_cfg("tdgan", "train.max_steps=1", "train.name=same")
     train(cfg)

@@ -342,6 +342,7 @@ class Trainer:
                     post = {k: f"{v:.3g}" for k, v in vals.items() if k.endswith("/loss")}
                     bar.set_postfix(post | {"img/s": f"{rate:.1f}"})
                     window_t, window_n = time.perf_counter(), 0
+                    self.terms = {}  # a phase that stopped running (a warm-up's) is not logged again
                 last = step == self.total
                 if step % self.eval_every == 0 or last:
                     improved = self._evaluate(bar)
