@@ -167,6 +167,17 @@ def test_au_warmup_trains_a_alone_on_real_faces_before_the_released_schedule():
         CDANConfig(au_warmup_steps=5, faithful=True)
 
 
+def test_an_iteration_without_g_builds_no_generator_graph():
+    m = CDAN(_tiny_cfg()).train()  # g_every 2
+    batch = m.prepare({"image": torch.randint(0, 256, (2, 3, 56, 56), dtype=torch.uint8), "aus": torch.rand(2, 17)})
+    graphs = {}
+    for step in (0, 1):
+        cache = {"step": step}
+        m.training_step(batch, "D", cache).loss.backward()
+        graphs[step] = cache["out"]["xrec"].requires_grad
+    assert graphs == {0: True, 1: False}
+
+
 def test_lpips_weight_without_weights_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("GENFER_CACHE", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

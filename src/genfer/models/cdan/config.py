@@ -106,7 +106,8 @@ class CDANConfig(MethodConfig):
         if self.au_warmup_steps < 0:
             raise ValueError(f"cdan: au_warmup_steps must be >= 0, got {self.au_warmup_steps}")
         if self.au_warmup_steps and self.faithful:
-            raise ValueError("cdan: au_warmup_steps trains A, which faithful keeps at its random initialisation")
+            raise ValueError("cdan: au_warmup_steps trains A, which faithful keeps at its random initialisation; "
+                             "set model.au_warmup_steps=0 with model.faithful=true")
         for name in ("channels", "num_res_blocks", "d_dim", "d_layers", "g_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"cdan: {name} must be >= 1, got {getattr(self, name)}")

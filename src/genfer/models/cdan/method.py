@@ -204,7 +204,10 @@ class CDAN(Method):
             d_au = F.mse_loss(self.au_dis(batch["image"]), batch["au"])
             return LossOut(self.cfg.lambda_d_au * d_au, {"d_au": d_au.detach()})
         if "out" not in cache:
-            cache["out"] = self.parse(batch["image"])
+            # an iteration without a G phase needs x_hat only as D's detached input: no graph
+            needs_graph = "step" not in cache or "G" in self.phases(cache["step"])
+            with torch.set_grad_enabled(needs_graph and torch.is_grad_enabled()):
+                cache["out"] = self.parse(batch["image"])
         if phase == "D":
             return self._step_d(batch, cache["out"])
         if phase == "G":
