@@ -201,7 +201,7 @@ class CDAN(Method):
                 raise ValueError("cdan trains on AU intensities: batches need 'aus' [B, 17] (SynthFace, "
                                  "cdan:IMAGES?aus=FILE, folder:...?aus=..., ganimation:...)")
         if phase == "D:au":
-            d_au = F.mse_loss(self.au_dis(batch["image"]), batch["au"])
+            d_au = self._a_regression(batch)
             return LossOut(self.cfg.lambda_d_au * d_au, {"d_au": d_au.detach()})
         if "out" not in cache:
             # an iteration without a G phase needs x_hat only as D's detached input: no graph
@@ -214,13 +214,17 @@ class CDAN(Method):
             return self._step_g(batch, cache["out"])
         raise KeyError(f"cdan has no phase {phase!r}; known: D, D:au, G")
 
+    def _a_regression(self, batch: dict[str, Tensor]) -> Tensor:
+        """A's term of the D loss: MSE(A(x), au) on real faces (the A warm-up's whole loss)."""
+        return F.mse_loss(self.au_dis(batch["image"]), batch["au"])
+
     def _step_d(self, batch: dict[str, Tensor], out: dict[str, Tensor]) -> LossOut:
         cfg = self.cfg
-        x, au = batch["image"], batch["au"]
+        x = batch["image"]
         scores = self.feature_dis(torch.cat((x, out["xrec"].detach())))
         real, fake = scores.chunk(2)
         d_adv = 0.5 * (F.relu(1 - real).mean() + F.relu(1 + fake).mean())
-        d_au = F.mse_loss(self.au_dis(x), au)
+        d_au = self._a_regression(batch)
         loss = cfg.lambda_d_adv * d_adv + cfg.lambda_d_au * d_au
         return LossOut(loss, {"d_adv": d_adv.detach(), "d_au": d_au.detach()})
 
