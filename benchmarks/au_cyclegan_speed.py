@@ -10,7 +10,7 @@ after ``--warmup`` runs; other processes on the machine add noise, the ratios me
 are more robust than the absolute figures.
 
 ``--allocator tuned`` makes glibc keep freed memory for reuse instead of returning it to the
-kernel (see benchmarks/tdgan_speed.py); the default is glibc's own behaviour for both.
+kernel (genfer.engine.allocator, on by default in genfer's CPU training); the default is glibc's own behaviour for both.
 
     python benchmarks/au_cyclegan_speed.py                       # both, released defaults (~3 min)
     python benchmarks/au_cyclegan_speed.py --impl genfer --reps 2 --warmup 1
@@ -21,9 +21,7 @@ kernel (see benchmarks/tdgan_speed.py); the default is glibc's own behaviour for
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -33,24 +31,14 @@ from pathlib import Path
 
 from phase_timing import time_phases  # benchmarks/, the script's own folder
 
+from genfer.engine.allocator import keep_freed_memory
+
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK = time.perf_counter
 KEEP_GRAPHS = False
 RELEASED = {"iteration_s": 6.30, "images_per_s": 5.08, "infer_ms": 15.1, "peak_rss_mib": 2981,
             "params_g": 43_557_507, "params_d": 30_043_026, "params_total": 73_600_533}
 """The issue's figures for the released code on this kind of machine."""
-
-
-def tune_allocator() -> bool:
-    """glibc: serve big blocks from the heap and never trim it, so freed pages are reused."""
-    if platform.system() != "Linux":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4
-    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 def _median_time(fn, reps: int, warmup: int) -> float:
@@ -134,7 +122,7 @@ def child(args: argparse.Namespace) -> dict:
     KEEP_GRAPHS = args.keep_graphs
     if args.clock == "cpu":
         CLOCK = time.process_time
-    tuned = tune_allocator() if args.allocator == "tuned" else False
+    tuned = keep_freed_memory() if args.allocator == "tuned" else False
     import torch
 
     from genfer.models.au_cyclegan import AUCycleGANConfig

@@ -9,6 +9,11 @@ peak RSS is its own and the ratios share the machine's conditions. Iterations 0 
 
     python benchmarks/cdan_speed.py                         # genfer and reference, fp32 and bf16
     python benchmarks/cdan_speed.py --precision fp32 --pairs 1
+    python benchmarks/cdan_speed.py --allocator system      # both on glibc's default allocator
+
+``--allocator genfer`` (the default) runs each implementation as its users get it: genfer keeps
+freed memory for reuse, as its CPU training does (``genfer.engine.allocator``), the release runs on
+glibc's default; ``system`` and ``keep`` put both on the same setting.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ ROWS = [("full_s", "full iteration (D + G), s", "{:.2f}"), ("d_only_s", "D-only 
 
 
 def child(args: argparse.Namespace) -> dict:
+    from genfer.engine.allocator import keep_freed_memory
+
+    if args.allocator == "keep" or (args.allocator == "genfer" and args.impl == "genfer"):
+        keep_freed_memory()
     import torch
 
     sys.path.insert(0, str(ROOT / "src"))
@@ -102,6 +111,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--size", type=int, default=112)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--allocator", choices=["genfer", "system", "keep"], default="genfer")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -112,13 +122,13 @@ def main() -> None:
     res = {}
     for prec, impl in cols:
         cmd = [sys.executable, __file__, "--child", "--impl", impl, "--precision", prec]
-        for opt in ("pairs", "rec_reps", "batch", "size", "threads"):
+        for opt in ("pairs", "rec_reps", "batch", "size", "threads", "allocator"):
             cmd += [f"--{opt.replace('_', '-')}", str(getattr(args, opt))]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         res[(prec, impl)] = json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT "))[7:])
         print(f"done: {impl} {prec}", file=sys.stderr, flush=True)
     print(f"CDAN speed, batch {args.batch}, 3x{args.size}x{args.size}, {args.threads} threads, "
-          f"median of {args.pairs} pair(s) after 2 warm-up iterations")
+          f"median of {args.pairs} pair(s) after 2 warm-up iterations, allocator: {args.allocator}")
     head = [f"{i} {pr}" for pr, i in cols]
     ratios = [pr for pr in args.precision.split(",") if len(impls) == 2]
     print(f"{'':32s}" + "".join(f"{h:>18s}" for h in head) + "".join(f"{'x ' + r:>10s}" for r in ratios)

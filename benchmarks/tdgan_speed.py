@@ -23,9 +23,7 @@ both implementations under both settings.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -35,21 +33,11 @@ from pathlib import Path
 
 from phase_timing import time_phases  # benchmarks/, the script's own folder
 
+from genfer.engine.allocator import keep_freed_memory
+
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = {"all": 0, "D_FR+G": 5, "G": 1}  # a step number of each iteration kind at gaps 5 / 10
 CYCLE = {"all": 1, "D_FR+G": 1, "G": 8}  # how often each kind occurs in 10 iterations
-
-
-def tune_allocator() -> bool:
-    """glibc: serve big blocks from the heap and never trim it, so freed pages are reused."""
-    if platform.system() != "Linux":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    m_trim_threshold, m_mmap_max = -1, -4
-    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
 
 
 CLOCK = time.perf_counter
@@ -146,7 +134,7 @@ def child(args: argparse.Namespace) -> dict:
     global CLOCK
     if args.clock == "cpu":
         CLOCK = time.process_time
-    tuned = tune_allocator() if args.allocator == "tuned" else False
+    tuned = keep_freed_memory() if args.allocator == "tuned" else False
     import torch
 
     from genfer.models.tdgan import TDGANConfig

@@ -13,6 +13,7 @@ from genfer.engine import checkpoint as ck
 SAFE_ON_RESUME = (
     "train.max_steps", "train.epochs", "train.max_minutes", "train.log_every", "train.eval_every",
     "train.ckpt_every", "train.sample_every", "train.progress", "train.tensorboard", "train.threads",
+    "train.keep_freed_memory",
     "train.device", "train.max_nonfinite",
 )
 """Dotted config keys that ``--resume`` accepts as overrides; any other change is refused."""

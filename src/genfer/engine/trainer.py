@@ -30,6 +30,7 @@ from genfer.core.imaging import save_grid
 from genfer.data.loaders import build_data, eval_batches
 from genfer.engine import checkpoint as ck
 from genfer.engine import distributed as D
+from genfer.engine.allocator import keep_freed_memory
 from genfer.engine.compilation import compile_networks
 from genfer.engine.device import select_device
 from genfer.engine.ema import EMA
@@ -122,6 +123,8 @@ class Trainer:
         t = cfg.train
         if t.threads > 0:
             torch.set_num_threads(t.threads)
+        if t.keep_freed_memory and device.type == "cpu":
+            keep_freed_memory()
         self.show = (t.progress if progress is None else progress) and dist.is_main
         self.log = RunLogger(self.run_dir, enabled=dist.is_main, tensorboard=False)  # set-up rows; fit() reopens
         if t.accumulate < 1 or t.clip_grad_norm < 0 or t.ema_start < 0 or not 0 <= t.ema < 1:
