@@ -11,9 +11,8 @@ peak RSS is its own and the ratios share the machine's conditions. Iterations 0 
     python benchmarks/cdan_speed.py --precision fp32 --pairs 1
     python benchmarks/cdan_speed.py --allocator system      # both on glibc's default allocator
 
-``--allocator genfer`` (the default) runs each implementation as its users get it: genfer keeps
-freed memory for reuse, as its CPU training does (``genfer.engine.allocator``), the release runs on
-glibc's default; ``system`` and ``keep`` put both on the same setting.
+``--allocator``: see ``benchmarks/allocation.py`` (by default genfer keeps freed memory, as its CPU
+training does, and the release runs on glibc's default).
 """
 
 from __future__ import annotations
@@ -27,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from allocation import add_allocator_arg, apply_allocator  # benchmarks/, the script's own folder
+
 ROOT = Path(__file__).resolve().parents[1]
 RELEASED = {"full_s": 27.42, "d_only_s": 10.45, "two_step_s": 18.93, "images_per_s": 0.63,
             "rec_ms": 356.0, "peak_rss_mib": 10048}
@@ -37,10 +38,7 @@ ROWS = [("full_s", "full iteration (D + G), s", "{:.2f}"), ("d_only_s", "D-only 
 
 
 def child(args: argparse.Namespace) -> dict:
-    from genfer.engine.allocator import keep_freed_memory
-
-    if args.allocator == "keep" or (args.allocator == "genfer" and args.impl == "genfer"):
-        keep_freed_memory()
+    apply_allocator(args.allocator, args.impl)
     import torch
 
     sys.path.insert(0, str(ROOT / "src"))
@@ -111,7 +109,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--size", type=int, default=112)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--allocator", choices=["genfer", "system", "keep"], default="genfer")
+    add_allocator_arg(p)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:

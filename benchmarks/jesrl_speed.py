@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from allocation import add_allocator_arg, apply_allocator  # benchmarks/, the script's own folder
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = [
     ("released", "gan", "fp32", False), ("genfer", "gan", "fp32", False),
@@ -39,7 +41,9 @@ CONFIGS = [
 ]
 
 
-def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: int, batch: int) -> dict:
+def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: int, batch: int,
+           allocator: str = "genfer") -> dict:
+    apply_allocator(allocator, "genfer" if impl == "genfer" else "release")
     import torch
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -114,11 +118,12 @@ def main() -> None:
     ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 rows")
     ap.add_argument("--only-precision", choices=("fp32", "bf16"), help="only the rows of this precision")
     ap.add_argument("--out", help="write the JSON results here")
+    add_allocator_arg(ap)
     ap.add_argument("--worker", nargs=4, metavar=("IMPL", "WHAT", "PRECISION", "VGG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         impl, what, prec, vgg = args.worker
-        print(json.dumps(worker(impl, what, prec, vgg == "1", args.reps, args.threads, args.batch)))
+        print(json.dumps(worker(impl, what, prec, vgg == "1", args.reps, args.threads, args.batch, args.allocator)))
         return
     rows = []
     for impl, what, prec, vgg in CONFIGS:
@@ -126,7 +131,7 @@ def main() -> None:
                 args.only_precision and prec != args.only_precision):
             continue
         cmd = [sys.executable, __file__, "--worker", impl, what, prec, "1" if vgg else "0", "--reps", str(args.reps),
-               "--threads", str(args.threads), "--batch", str(args.batch)]
+               "--threads", str(args.threads), "--batch", str(args.batch), "--allocator", args.allocator]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         per = row["wall_s"] / args.batch
@@ -143,6 +148,7 @@ def main() -> None:
                            "rss_released_mib": r["released"]["peak_rss_mib"],
                            "rss_genfer_mib": r["genfer"]["peak_rss_mib"]}
     res = {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "batch": args.batch,
+           "allocator": args.allocator,
            "rows": rows, "ratios": ratios}
     print(json.dumps(ratios, indent=2))
     if args.out:

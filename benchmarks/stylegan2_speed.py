@@ -23,10 +23,13 @@ import sys
 import time
 from pathlib import Path
 
+from allocation import add_allocator_arg, apply_allocator  # benchmarks/, the script's own folder
+
 HERE = Path(__file__).resolve().parent
 
 
-def child(impl: str, precision: str, batch: int, threads: int) -> dict:
+def child(impl: str, precision: str, batch: int, threads: int, allocator: str = "genfer") -> dict:
+    apply_allocator(allocator, impl)
     import torch
 
     sys.path.insert(0, str(HERE))
@@ -95,19 +98,21 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     ap.add_argument("--json", help="write the results here")
+    add_allocator_arg(ap)
     ap.add_argument("--child", nargs=2, metavar=("IMPL", "PRECISION"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], args.batch, args.threads)))
+        print(json.dumps(child(args.child[0], args.child[1], args.batch, args.threads, args.allocator)))
         return
     info = {"cpu": platform.processor() or _cpu_model(), "load_start": os.getloadavg(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "max_abs_diff": same_image(args.threads)}
+            "allocator": args.allocator, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "max_abs_diff": same_image(args.threads)}
     print(json.dumps(info), flush=True)
     rows = []
     for precision in args.precisions:
         for impl in ("genfer", "release"):
             cmd = [sys.executable, __file__, "--child", impl, precision, "--batch", str(args.batch),
-                   "--threads", str(args.threads)]
+                   "--threads", str(args.threads), "--allocator", args.allocator]
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
             row = json.loads(res.stdout.strip().splitlines()[-1]) | {"load": os.getloadavg()}
             print(json.dumps(row), flush=True)
