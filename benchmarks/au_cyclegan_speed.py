@@ -56,6 +56,8 @@ class GenferRunner:
     """The engine's iteration body (genfer.engine.step.run_iteration), timed per phase."""
 
     def __init__(self, torch, cfg, lr: float, betas: tuple[float, float], precision: str = "fp32"):
+        from genfer.core.config import OptimConfig
+        from genfer.engine.optim import build_optimizer
         from genfer.engine.precision import make_scaler
         from genfer.models.au_cyclegan import AUCycleGAN
 
@@ -63,7 +65,8 @@ class GenferRunner:
         self.m = AUCycleGAN(cfg)
         self.m.train()
         self.groups = {g: [p for mod in mods for p in mod.parameters()] for g, mods in self.m.groups().items()}
-        self.opts = {g: torch.optim.Adam(ps, lr, betas=betas) for g, ps in self.groups.items()}
+        o = OptimConfig(lr=lr, betas=betas)
+        self.opts = {g: build_optimizer("adam", ps, lr, o) for g, ps in self.groups.items()}  # as genfer trains
         self.precision, self.scaler = precision, make_scaler(precision, torch.device("cpu"))
         self.phase_times: dict[str, list[float]] = {}
         time_phases(self.m, self.opts, self.phase_times, CLOCK)

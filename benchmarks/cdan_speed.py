@@ -5,7 +5,9 @@ by zero in both, as in the issue's reference figures): seconds of a full iterati
 D-only iteration, their 2-step mean and images/s; reconstruction ms/image at batch 12; peak RSS.
 Each (implementation, precision) runs in its own subprocess, one after the other in one run, so
 peak RSS is its own and the ratios share the machine's conditions. Iterations 0 and 1 are warm-up;
-``--pairs`` (D+G, D) pairs are timed after them (medians).
+``--pairs`` (D+G, D) pairs are timed after them (medians). The FLOPs of each kind of pass are
+counted on the warm-up passes (``torch.utils.flop_counter``), so the table also gives GFLOP per image
+and the GFLOP/s each implementation achieves: the floor of a compute-bound iteration.
 
     python benchmarks/cdan_speed.py                         # genfer and reference, fp32 and bf16
     python benchmarks/cdan_speed.py --precision fp32 --pairs 1
@@ -52,11 +54,14 @@ def child(args: argparse.Namespace) -> dict:
     aus17 = torch.rand(args.batch, 17) * 5
     bf16 = args.precision == "bf16"
     if args.impl == "genfer":
+        from genfer.core.config import OptimConfig
+        from genfer.engine.optim import build_optimizer
         from genfer.engine.step import run_iteration
 
         m = CDAN(cfg).train()
         groups = {g: [p for mod in mods for p in mod.parameters()] for g, mods in m.groups().items()}
-        opts = {g: torch.optim.Adam(ps, 2.25e-5, betas=(0.5, 0.999)) for g, ps in groups.items()}
+        o = OptimConfig(lr=2.25e-5, betas=(0.5, 0.999))
+        opts = {g: build_optimizer("adam", ps, o.lr, o) for g, ps in groups.items()}  # as genfer trains
         batch = m.prepare({"image": x, "aus": aus17})
 
         def iteration(step: int) -> None:
@@ -79,25 +84,38 @@ def child(args: argparse.Namespace) -> dict:
             with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
                 r.reconstruct(x)
 
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def gflop(fn) -> float:
+        """Run ``fn`` once (a warm-up) and return the GFLOP it computed per image."""
+        with FlopCounterMode(display=False) as fc:
+            fn()
+        return fc.get_total_flops() / 1e9 / args.batch
+
     clock = time.perf_counter
-    for step in range(2):  # warm-up: one D+G and one D-only iteration
-        iteration(step)
+    # warm-up: one D+G and one D-only iteration and one reconstruction, their FLOPs counted
+    flops = {"full_s": gflop(lambda: iteration(0)), "d_only_s": gflop(lambda: iteration(1)),
+             "rec_ms": gflop(reconstruct)}
     full, d_only = [], []
     for k in range(args.pairs):
         for step, sink in ((2 + 2 * k, full), (3 + 2 * k, d_only)):
             t = clock()
             iteration(step)
             sink.append(clock() - t)
-    reconstruct()
     rec = []
     for _ in range(args.rec_reps):
         t = clock()
         reconstruct()
         rec.append(clock() - t)
-    f, d = statistics.median(full), statistics.median(d_only)
+    f, d, r = statistics.median(full), statistics.median(d_only), statistics.median(rec)
+    two_step_flops = (flops["full_s"] + flops["d_only_s"]) / 2
     return {"full_s": f, "d_only_s": d, "two_step_s": (f + d) / 2, "images_per_s": args.batch / ((f + d) / 2),
-            "rec_ms": statistics.median(rec) / args.batch * 1000,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "rec_ms": r / args.batch * 1000,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "gflop_per_image": {**flops, "two_step_s": two_step_flops},
+            "gflop_per_s": {"full_s": flops["full_s"] * args.batch / f, "d_only_s": flops["d_only_s"] * args.batch / d,
+                            "two_step_s": two_step_flops * args.batch / ((f + d) / 2),
+                            "rec_ms": flops["rec_ms"] * args.batch / r}}
 
 
 def main() -> None:
@@ -138,6 +156,11 @@ def main() -> None:
             cells.append(f"{(g / t if key == 'images_per_s' else t / g):.2f}x")
         print(f"{label:32s}" + "".join(f"{c:>18s}" if i < len(cols) else f"{c:>10s}" for i, c in enumerate(cells))
               + f"{fmt.format(RELEASED[key]):>18s}")
+    print("arithmetic (FLOPs counted on the warm-up passes): GFLOP per image, and GFLOP/s achieved")
+    for key, label, _ in ROWS:
+        if key in res[cols[0]]["gflop_per_image"]:
+            cells = [f"{res[c]['gflop_per_image'][key]:.1f} @ {res[c]['gflop_per_s'][key]:.0f}/s" for c in cols]
+            print(f"{label:32s}" + "".join(f"{c:>18s}" for c in cells))
     print(json.dumps({f"{i} {pr}": v for (pr, i), v in res.items()}))
 
 

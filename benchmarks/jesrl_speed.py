@@ -49,6 +49,8 @@ def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import reference_jesrl as ref
 
+    from genfer.core.config import OptimConfig
+    from genfer.engine.optim import build_optimizer
     from genfer.engine.precision import autocast
     from genfer.engine.step import run_iteration
     from genfer.models.jesrl import JESRL, JESRLConfig
@@ -68,8 +70,12 @@ def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: 
     xa, xb = u8(), u8()
     gen_params = [p for n in (m.Enc, m.Dec) for p in n.parameters()]
     d_params = [p for n in (m.D1, m.D2) for p in n.parameters()]
-    opt_g = torch.optim.Adam(gen_params, 2e-4, betas=(0.5, 0.999), weight_decay=1e-5)
-    opt_d = torch.optim.Adam(d_params, 2e-4, betas=(0.5, 0.999), weight_decay=1e-5)
+    if impl == "genfer":  # the optimizer genfer trains with (fused where the device has it)
+        o = OptimConfig(lr=2e-4, betas=(0.5, 0.999), weight_decay=1e-5)
+        opt_g, opt_d = (build_optimizer("adam", ps, o.lr, o) for ps in (gen_params, d_params))
+    else:
+        opt_g = torch.optim.Adam(gen_params, 2e-4, betas=(0.5, 0.999), weight_decay=1e-5)
+        opt_d = torch.optim.Adam(d_params, 2e-4, betas=(0.5, 0.999), weight_decay=1e-5)
 
     if what == "gan" and impl == "released":
         a, b = m.to_input(xa).contiguous(), m.to_input(xb).contiguous()

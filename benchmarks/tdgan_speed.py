@@ -67,6 +67,8 @@ def _batch(torch, b: int, size: int):
 
 class GenferRunner:
     def __init__(self, torch, cfg, precision: str = "fp32"):
+        from genfer.core.config import OptimConfig
+        from genfer.engine.optim import build_optimizer
         from genfer.engine.precision import make_scaler
         from genfer.models.tdgan import TDGAN
 
@@ -75,7 +77,8 @@ class GenferRunner:
         self.m.train()
         groups = self.m.groups()
         self.groups = {g: [p for mod in mods for p in mod.parameters()] for g, mods in groups.items()}
-        self.opts = {g: torch.optim.Adam(ps, lr=1e-4) for g, ps in self.groups.items()}
+        o = OptimConfig(lr=1e-4, betas=(0.9, 0.999))  # the release's Adam, built as genfer trains
+        self.opts = {g: build_optimizer("adam", ps, o.lr, o) for g, ps in self.groups.items()}
         self.precision, self.scaler = precision, make_scaler(precision, torch.device("cpu"))
         self.phase_times: dict[str, list[float]] = {}
         time_phases(self.m, self.opts, self.phase_times, CLOCK)
