@@ -38,7 +38,7 @@ def figures_from(quality: dict) -> dict:
         }
         fig["summary"] = (f"transfer: expression carried {fig['expression_carried']:.2f}, identity kept "
                           f"{fig['identity_kept']:.2f}; recognition {fig['M_ER_accuracy_heldout']:.3f} on held-out "
-                          "identities")
+                          "identities (targets 0.80, 0.80, 0.95)")
         return fig
     e = quality["edited"]  # benchmarks/au_cyclegan_quality.py
     fig = {
