@@ -20,6 +20,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -27,7 +28,6 @@ from pathlib import Path
 
 import torch
 
-from genfer.core.config import OptimConfig
 from genfer.data.batches import RecogniserBatches, eval_batches
 from genfer.data.loaders import build_data
 from genfer.engine.checkpoint import load_method
@@ -41,17 +41,20 @@ def accuracy(method, test) -> float:
     return method.evaluate(method.prepare(b) for b in eval_batches(test, method.device))["acc"]
 
 
-def train_r(method, batches: RecogniserBatches, steps: int, seed: int) -> None:
-    """A fresh ``R`` (seeded init) trained for ``steps`` on ``batches`` as the run's stages train it."""
+def train_r(method, cfg, batches: RecogniserBatches, steps: int, seed: int) -> None:
+    """A fresh ``R`` (seeded init) trained for ``steps`` on ``batches`` with the optimizer and schedule
+    of the method's recogniser stage, as the engine builds them."""
     c = method.cfg
+    stage = next(s for s in method.stages() if s.groups == ["R"])
+    o = dataclasses.replace(cfg.optim, **stage.options)
     torch.manual_seed(seed)
     method.R = VGGFx(c.num_classes, c.channels, c.vgg_width, c.vgg_hidden).to(method.device)
-    o = OptimConfig(optimizer="sgd", momentum=c.rec_momentum, weight_decay=c.rec_weight_decay)
-    opt = build_optimizer("sgd", method.R.parameters(), c.rec_lr, o)
+    opt = build_optimizer(stage.optimizer, method.R.parameters(), stage.lr, o)
     method.train()
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = c.rec_lr * lr_factor("steplr", step, steps, step_size=c.rec_lr_step, gamma=c.rec_lr_gamma)
+            g["lr"] = stage.lr * lr_factor(stage.schedule, step, steps, o.warmup_steps,
+                                           step_size=o.step_size, gamma=o.gamma)
         batch = method.prepare(batches.get(step, method.device))
         loss = method.training_step(batch, "R", {}).loss
         opt.zero_grad(set_to_none=True)
@@ -81,11 +84,10 @@ def main() -> None:
     steps = args.steps or c.rounds * c.rec_steps()
     epochs = -(-steps // c.rec_epoch_steps)
 
-    def make(curriculum):
-        return RecogniserBatches(real, synth, fx, c.rec_batch, c.image_size, cfg.train.seed, 0,
-                                 c.rec_epoch_steps, 0, curriculum)
+    def make(curriculum, seed: int) -> RecogniserBatches:
+        return RecogniserBatches(real, synth, fx, c.rec_batch, c.image_size, seed, 0, c.rec_epoch_steps, 0, curriculum)
 
-    probe = make(c.curriculum)
+    probe = make(c.curriculum, cfg.train.seed)
     extra = sum(probe.extra(step // c.rec_epoch_steps) for step in range(steps))  # synthetic batches in all
     long_steps = steps + extra
     res = {"run": str(run_dir), "train_faces": len(real), "train_identities": int(real.identities.unique().numel()),
@@ -97,9 +99,8 @@ def main() -> None:
     for name, (curriculum, n) in arms.items():
         accs = []
         for seed in args.seeds:
-            b = make(curriculum)
-            b.seed = cfg.train.seed + 1000 * seed  # the batch order varies with the seed too
-            train_r(method, b, n, seed)
+            b = make(curriculum, cfg.train.seed + 1000 * seed)  # the batch order varies with the seed too
+            train_r(method, cfg, b, n, seed)
             accs.append(accuracy(method, test))
             print(f"{name:18s} seed {seed}: acc {accs[-1]:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
         res["arms"][name] = {"acc": accs, "mean": statistics.mean(accs),
