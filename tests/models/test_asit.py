@@ -126,3 +126,13 @@ def test_distribution_term_trains_the_encoders_auxiliary_maps():
     out.loss.backward()
     assert out.terms["dist"] > 0  # the target: the encoder's convs maps (anchors pick 3 random layers)
     assert any(c.weight.grad is not None and c.weight.grad.abs().sum() > 0 for c in m.encoder.convs)
+
+
+def test_synthface_preset_fits_the_synthface_stylegan2():
+    """The two reduced presets are one pair: ASIT's decoder settings build stylegan2/synthface64's generator."""
+    a = make_config("asit", "synthface").model
+    s = make_config("stylegan2", "synthface64").model
+    assert (a.image_size, a.style_dim, a.dec_n_mlp, a.dec_channel_multiplier, a.dec_channel_max) == (
+        s.image_size, s.style_dim, s.n_mlp, s.channel_multiplier, s.channel_max)
+    g = Generator(s.image_size, s.style_dim, s.n_mlp, s.channel_multiplier, channel_max=s.channel_max)
+    assert (g.n_latent, g.channels[4]) == (a.n_styles, a.struct_channels)
