@@ -14,7 +14,7 @@ flips. Accuracy is on the held-out identities' test split. The run's own recogni
 the GAN trained, is reported beside them.
 
 Usage:
-    python benchmarks/jesrl_recogniser.py --run RUN [--seeds 0 1 2] [--threads 1]
+    python benchmarks/jesrl_recogniser.py --run RUN [--seeds 0 1 2] [--steps N] [--lr LR] [--threads 1]
 """
 
 from __future__ import annotations
@@ -41,11 +41,12 @@ def accuracy(method, test) -> float:
     return method.evaluate(method.prepare(b) for b in eval_batches(test, method.device))["acc"]
 
 
-def train_r(method, cfg, batches: RecogniserBatches, steps: int, seed: int) -> None:
+def train_r(method, cfg, batches: RecogniserBatches, steps: int, seed: int, lr: float | None = None) -> None:
     """A fresh ``R`` (seeded init) trained for ``steps`` on ``batches`` with the optimizer and schedule
-    of the method's recogniser stage, as the engine builds them."""
+    of the method's recogniser stage, as the engine builds them (``lr`` replaces the stage's rate)."""
     c = method.cfg
     stage = next(s for s in method.stages() if s.groups == ["R"])
+    stage = dataclasses.replace(stage, lr=lr or stage.lr)
     o = dataclasses.replace(cfg.optim, **stage.options)
     torch.manual_seed(seed)
     method.R = VGGFx(c.num_classes, c.channels, c.vgg_width, c.vgg_hidden).to(method.device)
@@ -67,6 +68,9 @@ def main() -> None:
     ap.add_argument("--run", required=True, help="a finished JESRL run directory (or checkpoint)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=0, help="recogniser steps per arm (0: the run's, rounds x epochs)")
+    ap.add_argument("--lr", type=float, default=None, help="recogniser learning rate (default: the run's rec_lr)")
+    ap.add_argument("--arms", nargs="+", default=None, help="arms to run (default: all three)")
+    ap.add_argument("--out", default=None, help="result JSON (default: <run>/recogniser_comparison.json)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -81,7 +85,7 @@ def main() -> None:
     synth, fx = got
     batches, test = build_data(cfg, "swap_pairs", progress=False)
     real = batches.sets["main"]
-    steps = args.steps or c.rounds * c.rec_steps()
+    steps = args.steps or c.rounds * method.rec_steps()
     epochs = -(-steps // c.rec_epoch_steps)
 
     def make(curriculum, seed: int) -> RecogniserBatches:
@@ -92,22 +96,24 @@ def main() -> None:
     long_steps = steps + extra
     res = {"run": str(run_dir), "train_faces": len(real), "train_identities": int(real.identities.unique().numel()),
            "synth_faces": len(synth), "test_faces": len(test), "steps": steps, "epochs": epochs,
-           "real_same_images_steps": long_steps, "curriculum": [list(p) for p in c.curriculum],
+           "real_same_images_steps": long_steps,
+           "lr": args.lr or c.rec_lr, "curriculum": [list(p) for p in c.curriculum],
            "run_recogniser_acc": accuracy(method, test), "arms": {}}
     none = ((0, 0),)
     arms = {"real": (none, steps), "real+synth": (c.curriculum, steps), "real, same images": (none, long_steps)}
-    for name, (curriculum, n) in arms.items():
+    for name in args.arms or list(arms):
+        curriculum, n = arms[name]
         accs = []
         for seed in args.seeds:
             b = make(curriculum, cfg.train.seed + 1000 * seed)  # the batch order varies with the seed too
-            train_r(method, cfg, b, n, seed)
+            train_r(method, cfg, b, n, seed, args.lr)
             accs.append(accuracy(method, test))
             print(f"{name:18s} seed {seed}: acc {accs[-1]:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
         res["arms"][name] = {"acc": accs, "mean": statistics.mean(accs),
                              "std": statistics.stdev(accs) if len(accs) > 1 else 0.0, "steps": n}
     res["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(res, indent=2))
-    (run_dir / "recogniser_comparison.json").write_text(json.dumps(res, indent=2))
+    Path(args.out or run_dir / "recogniser_comparison.json").write_text(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":
