@@ -33,6 +33,7 @@ from genfer.data.loaders import build_data
 from genfer.engine.checkpoint import load_method
 from genfer.engine.optim import build_optimizer
 from genfer.engine.schedule import lr_factor
+from genfer.models.base import Stage
 from genfer.models.jesrl.networks import VGGFx
 
 
@@ -41,12 +42,16 @@ def accuracy(method, test) -> float:
     return method.evaluate(method.prepare(b) for b in eval_batches(test, method.device))["acc"]
 
 
-def train_r(method, cfg, batches: RecogniserBatches, steps: int, seed: int, lr: float | None = None) -> None:
-    """A fresh ``R`` (seeded init) trained for ``steps`` on ``batches`` with the optimizer and schedule
-    of the method's recogniser stage, as the engine builds them (``lr`` replaces the stage's rate)."""
-    c = method.cfg
+def recogniser_stage(method, lr: float | None = None) -> Stage:
+    """The method's recogniser stage, as the engine runs it (``lr`` replaces its rate)."""
     stage = next(s for s in method.stages() if s.groups == ["R"])
-    stage = dataclasses.replace(stage, lr=lr or stage.lr)
+    return dataclasses.replace(stage, lr=lr or stage.lr)
+
+
+def train_r(method, cfg, stage: Stage, batches: RecogniserBatches, steps: int, seed: int) -> None:
+    """A fresh ``R`` (seeded init) trained for ``steps`` on ``batches`` with ``stage``'s optimizer and
+    schedule, as the engine builds them."""
+    c = method.cfg
     o = dataclasses.replace(cfg.optim, **stage.options)
     torch.manual_seed(seed)
     method.R = VGGFx(c.num_classes, c.channels, c.vgg_width, c.vgg_hidden).to(method.device)
@@ -85,6 +90,7 @@ def main() -> None:
     synth, fx = got
     batches, test = build_data(cfg, "swap_pairs", progress=False)
     real = batches.sets["main"]
+    stage = recogniser_stage(method, args.lr)
     steps = args.steps or c.rounds * method.rec_steps()
     epochs = -(-steps // c.rec_epoch_steps)
 
@@ -97,7 +103,7 @@ def main() -> None:
     res = {"run": str(run_dir), "train_faces": len(real), "train_identities": int(real.identities.unique().numel()),
            "synth_faces": len(synth), "test_faces": len(test), "steps": steps, "epochs": epochs,
            "real_same_images_steps": long_steps,
-           "lr": args.lr or c.rec_lr, "curriculum": [list(p) for p in c.curriculum],
+           "lr": stage.lr, "curriculum": [list(p) for p in c.curriculum],
            "run_recogniser_acc": accuracy(method, test), "arms": {}}
     none = ((0, 0),)
     arms = {"real": (none, steps), "real+synth": (c.curriculum, steps), "real, same images": (none, long_steps)}
@@ -106,7 +112,7 @@ def main() -> None:
         accs = []
         for seed in args.seeds:
             b = make(curriculum, cfg.train.seed + 1000 * seed)  # the batch order varies with the seed too
-            train_r(method, cfg, b, n, seed, args.lr)
+            train_r(method, cfg, stage, b, n, seed)
             accs.append(accuracy(method, test))
             print(f"{name:18s} seed {seed}: acc {accs[-1]:.4f}  ({time.perf_counter() - t0:.0f} s)", flush=True)
         res["arms"][name] = {"acc": accs, "mean": statistics.mean(accs),
