@@ -152,6 +152,24 @@ def test_tv_term_has_a_gradient_unless_faithful():
         assert tv.requires_grad is expect
 
 
+def test_mismatch_negatives_show_d_the_reals_under_wrong_labels():
+    for on in (False, True):
+        m, _ = _tiny(f"model.mismatch_negatives={str(on).lower()}")
+        batch, seen = _pair_batch(m), []
+        m.D1.logits = lambda x, y, f=m.D1.logits, s=seen: s.append((x, y)) or f(x, y)
+        g = m._gan_forward(batch, {})
+        m._step_d(g)
+        x, y = seen[0]
+        n = g["A"].shape[0]
+        fakes = 4 if m.cfg.alpha5 else 2
+        assert x.shape[0] == (2 + fakes + 2 * on) * n
+        if on:  # the last 2n rows: A and B again, each under a one-hot label other than its own
+            assert torch.equal(x[-2 * n:], torch.cat((g["A"], g["B"])))
+            own = torch.cat((g["y_A"], g["y_B"]))
+            wrong = y[-2 * n:]
+            assert torch.all(wrong.sum(1) == 1) and not torch.any((wrong * own).sum(1) > 0)
+
+
 def test_discriminator_is_skipped_while_the_g_loss_is_high():
     m, _ = _tiny()
     assert "D" in m.phases(0)

@@ -38,6 +38,10 @@ class JESRLConfig(MethodConfig):
         g_max: the discriminator is not updated while the last generator loss is >= this [G_max].
         noise_std: standard deviation of the noisy BCE targets N(1, s) and N(0, s) [std].
         alpha5: add the half-swaps z_A + (z_C - z_A) / 2 as extra fakes [alpha5].
+        mismatch_negatives: also show D the real faces A and B under a wrong expression label, as
+            fakes (the matching-aware discriminator of GAN-CLS, Reed et al. 2016). Not in the
+            release: it gives D the label signal from the first step, when the fakes are still
+            near-copies of the reals (see the docs page).
         gan_lr, gan_betas, gan_weight_decay: Adam of G (Enc + Dec) and D (D1 + D2).
         gan_lr_step, gan_lr_gamma: StepLR of the GAN optimizers (iterations, factor).
         rec_lr, rec_momentum, rec_weight_decay: SGD of the recogniser (and the perceptual net).
@@ -86,6 +90,7 @@ class JESRLConfig(MethodConfig):
     g_max: float = 22.0
     noise_std: float = 0.2
     alpha5: bool = True
+    mismatch_negatives: bool = False
     gan_lr: float = 2e-4
     gan_betas: tuple[float, float] = (0.5, 0.999)
     gan_weight_decay: float = 1e-5

@@ -47,6 +47,8 @@ Deliberate deviations from the released code (``faithful`` restores the first tw
 - Runs on CPU and CUDA; the release's CPU path crashes (its decoder label is tiled on GPU only).
 - Convolutions run on channels-last activations (``channels_last``) and ``Normalization`` is one
   autograd function: the same functions, different float rounding.
+- ``mismatch_negatives`` (off by default) adds the reals under wrong labels to D's fakes; the
+  release has no such term.
 - The VGG term is P(D, A) + P(C, B) with a gradient through both fakes (the release's argument
   order of its second term, P(B, C), would detach C if its VGGLoss detached the second argument).
 """
@@ -249,6 +251,12 @@ class JESRL(Method):
         fakes, y_f = self._fakes(g)
         x = torch.cat((g["A"], g["B"], fakes.detach()))
         y = torch.cat((g["y_A"], g["y_B"], y_f))
+        if c.mismatch_negatives:  # the reals again, each under a label other than its own
+            own = torch.cat((g["y_A"], g["y_B"])).argmax(1)
+            k = c.num_classes
+            wrong = (own + torch.randint(1, k, own.shape, device=own.device)) % k
+            x = torch.cat((x, g["A"], g["B"]))
+            y = torch.cat((y, self._one_hot(wrong)))
         real = torch.zeros(x.shape[0], 1, device=x.device, dtype=torch.bool)
         real[: 2 * n] = True
         terms, total = {}, 0.0
