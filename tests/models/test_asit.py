@@ -136,3 +136,9 @@ def test_synthface_preset_fits_the_synthface_stylegan2():
         s.image_size, s.style_dim, s.n_mlp, s.channel_multiplier, s.channel_max)
     g = Generator(s.image_size, s.style_dim, s.n_mlp, s.channel_multiplier, channel_max=s.channel_max)
     assert (g.n_latent, g.channels[4]) == (a.n_styles, a.struct_channels)
+
+
+def test_ifer_synthface_preset_takes_every_encoder_weight_of_the_asit_one():
+    """``genfer train ifer --config synthface model.init_from=<asit synthface run>`` loads the whole encoder."""
+    a, f = make_config("asit", "synthface").model, make_config("ifer", "synthface").model
+    assert a.encoder_kwargs() == f.encoder_kwargs()
