@@ -1,5 +1,5 @@
-"""Instance norms: the fused instance-norm + ReLU matches PyTorch's ops, values and gradients; the
-format-keeping InstanceNorm2d is nn.InstanceNorm2d's function under its parameter names."""
+"""Norms: the fused instance-norm + ReLU and group-norm + SiLU match PyTorch's ops, values and
+gradients; the format-keeping InstanceNorm2d is nn.InstanceNorm2d's function under its parameter names."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genfer.models.layers.norms import InstanceNorm2d, _InstanceNormReLU, instance_norm_relu
+from genfer.models.layers.norms import (
+    InstanceNorm2d,
+    _GroupNormSiLU,
+    _InstanceNormReLU,
+    group_norm_silu,
+    instance_norm_relu,
+)
 
 
 @pytest.mark.parametrize("affine", [True, False])
@@ -53,3 +59,46 @@ def test_instance_norm_keeps_the_memory_format_and_nn_names(affine):
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, F.instance_norm(y, weight=norm.weight, bias=norm.bias, eps=1e-3), atol=1e-5,
                                rtol=1e-5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_group_norm_silu_gradcheck(channels_last):
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 5, 4, dtype=torch.double)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    x.requires_grad_()
+    w = (torch.rand(6, dtype=torch.double) + 0.5).requires_grad_()
+    b = torch.randn(6, dtype=torch.double).requires_grad_()
+    assert torch.autograd.gradcheck(_GroupNormSiLU.apply, (x, w, b, 3, 1e-6))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_group_norm_silu_matches_the_modules_and_keeps_one_activation_fewer(channels_last):
+    torch.manual_seed(0)
+    norm = torch.nn.GroupNorm(4, 8, eps=1e-6)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.normal_()
+    x = torch.randn(3, 8, 6, 6)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    x.requires_grad_()
+
+    def saved_bytes(fn):
+        sizes = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: sizes.append(t.numel()) or t, lambda t: t):
+            out = fn()
+        return out, sum(sizes)
+
+    ref, ref_saved = saved_bytes(lambda: F.silu(norm(x)))
+    out, saved = saved_bytes(lambda: group_norm_silu(x, norm))
+    torch.testing.assert_close(out, ref)
+    assert out.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    assert saved < ref_saved - x.numel() // 2  # the norm's output is not kept
+    g = torch.randn_like(ref)
+    for a, r in zip(torch.autograd.grad(out, (x, norm.weight, norm.bias), g),
+                    torch.autograd.grad(ref, (x, norm.weight, norm.bias), g)):
+        torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # the in-place inference path gives the same values
+        torch.testing.assert_close(group_norm_silu(x, norm), ref)

@@ -1,4 +1,4 @@
-"""Instance normalisation that keeps the memory format, and a fused instance norm + ReLU for training."""
+"""Instance normalisation that keeps the memory format; fused norm + activation functions for training."""
 
 from __future__ import annotations
 
@@ -90,4 +90,54 @@ class InstanceNorm2d(nn.Module):
         return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
 
 
-__all__ = ["InstanceNorm2d", "instance_norm_relu"]
+class _GroupNormSiLU(torch.autograd.Function):
+    """SiLU(group_norm(x)) that saves only its input and the group statistics.
+
+    Autograd through ``F.silu(F.group_norm(x))`` keeps both x (for the norm) and the norm's output
+    (for SiLU), and the convolution after it keeps the SiLU output: three activations of the same
+    size. Recomputing the norm's output in the backward (one native group-norm pass, a few per cent
+    of a convolution's time) keeps two, and the activation goes in place.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None, groups: int, eps: float) -> Tensor:
+        n, c, h, w = x.shape
+        y, mean, rstd = torch.ops.aten.native_group_norm(x, weight, bias, n, c, h * w, groups, eps)
+        ctx.save_for_backward(x, mean, rstd, weight, bias)
+        ctx.groups, ctx.eps = groups, eps
+        return F.silu(y, inplace=True)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None, None]:
+        x, mean, rstd, weight, bias = ctx.saved_tensors
+        n, c, h, w = x.shape
+        y = torch.ops.aten.native_group_norm(x, weight, bias, n, c, h * w, ctx.groups, ctx.eps)[0]
+        g = torch.ops.aten.silu_backward(gy.contiguous(memory_format=_format(x)), y)
+        del y
+        dx, dw, db = torch.ops.aten.native_group_norm_backward(
+            g, x, mean, rstd, weight, n, c, h * w, ctx.groups, list(ctx.needs_input_grad[:3]))
+        return dx, dw, db, None, None
+
+
+def _format(x: Tensor) -> torch.memory_format:
+    """The memory format the native CPU kernels pick for ``x``: channels-last only if not also NCHW."""
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def group_norm_silu(x: Tensor, norm: nn.GroupNorm) -> Tensor:
+    """``SiLU(norm(x))`` for an ``nn.GroupNorm`` ``norm``; x: [B, C, H, W] in either memory format.
+
+    With autograd it keeps one activation fewer than the two modules (see ``_GroupNormSiLU``);
+    without, the activation is computed in place.
+    """
+    if not torch.is_grad_enabled():
+        return F.silu(norm(x), inplace=True)
+    if torch.is_autocast_enabled(x.device.type) or (norm.weight is not None and norm.weight.dtype != x.dtype):
+        return F.silu(norm(x))  # mixed precision: autocast's own casting rules for group_norm
+    return _GroupNormSiLU.apply(x, norm.weight, norm.bias, norm.num_groups, norm.eps)
+
+
+__all__ = ["InstanceNorm2d", "group_norm_silu", "instance_norm_relu"]
