@@ -12,6 +12,7 @@ and the GFLOP/s each implementation achieves: the floor of a compute-bound itera
     python benchmarks/cdan_speed.py                         # genfer and reference, fp32 and bf16
     python benchmarks/cdan_speed.py --precision fp32 --pairs 1
     python benchmarks/cdan_speed.py --allocator system      # both on glibc's default allocator
+    python benchmarks/cdan_speed.py --impl genfer --layout nchw   # genfer on the release's layout
 
 ``--allocator``: see ``benchmarks/allocation.py`` (by default genfer keeps freed memory, as its CPU
 training does, and the release runs on glibc's default).
@@ -49,7 +50,7 @@ def child(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     from genfer.models.cdan import CDAN, CDANConfig
 
-    cfg = CDANConfig(lpips_weight=0.0)
+    cfg = CDANConfig(lpips_weight=0.0, channels_last=args.layout == "channels_last")  # the release: NCHW
     x = torch.rand(args.batch, 3, args.size, args.size)
     aus17 = torch.rand(args.batch, 17) * 5
     bf16 = args.precision == "bf16"
@@ -127,6 +128,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=12)
     p.add_argument("--size", type=int, default=112)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--layout", choices=["channels_last", "nchw"], default="channels_last",
+                   help="genfer's activation layout (model.channels_last); the release's is NCHW")
     add_allocator_arg(p)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -138,13 +141,14 @@ def main() -> None:
     res = {}
     for prec, impl in cols:
         cmd = [sys.executable, __file__, "--child", "--impl", impl, "--precision", prec]
-        for opt in ("pairs", "rec_reps", "batch", "size", "threads", "allocator"):
+        for opt in ("pairs", "rec_reps", "batch", "size", "threads", "layout", "allocator"):
             cmd += [f"--{opt.replace('_', '-')}", str(getattr(args, opt))]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         res[(prec, impl)] = json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT "))[7:])
         print(f"done: {impl} {prec}", file=sys.stderr, flush=True)
     print(f"CDAN speed, batch {args.batch}, 3x{args.size}x{args.size}, {args.threads} threads, "
-          f"median of {args.pairs} pair(s) after 2 warm-up iterations, allocator: {args.allocator}")
+          f"median of {args.pairs} pair(s) after 2 warm-up iterations, allocator: {args.allocator}, "
+          f"genfer's layout: {args.layout}")
     head = [f"{i} {pr}" for pr, i in cols]
     ratios = [pr for pr in args.precision.split(",") if len(impls) == 2]
     print(f"{'':32s}" + "".join(f"{h:>18s}" for h in head) + "".join(f"{'x ' + r:>10s}" for r in ratios)

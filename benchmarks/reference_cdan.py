@@ -9,6 +9,10 @@ builds and does that genfer avoids, so both can be timed on the same machine:
 - the ``Solver`` builds its own second FeatureDiscriminator and AuDiscriminator (and Adams over
   them that are never stepped);
 - attention is ``bmm`` + ``softmax`` + ``bmm`` (taming's ``AttnBlock``);
+- GroupNorm and swish are two autograd nodes (genfer's ``group_norm_silu`` keeps one activation
+  fewer). The release writes swish as ``x * sigmoid(x)``, which keeps one more still; the
+  re-enactment uses ``F.silu``, as it did when its figures were first checked, so it is if
+  anything lighter than the release;
 - the discriminators are called separately on real and fake images, and the G loss is
   backpropagated into the internal discriminators' weights (nobody uses those gradients);
 - one generator forward per iteration; the D loss is backpropagated every iteration into the
@@ -22,9 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import genfer.models.cdan.networks as cdan_networks
 from genfer.metrics.lpips import vgg16_features
 from genfer.models.cdan import CDAN, CDANConfig
 from genfer.models.cdan.networks import AttnBlock, Discriminator, Upsample
+
+# the release's norm, then swish: replaces genfer's fused function for the whole process, which
+# is why cdan_speed.py runs each implementation in its own subprocess
+cdan_networks.group_norm_silu = lambda x, norm: F.silu(norm(x))
 
 
 def _bmm_attention(self: AttnBlock, x: torch.Tensor) -> torch.Tensor:

@@ -61,6 +61,9 @@ class CDANConfig(MethodConfig):
             regression alone, without a generator forward: ~1/100 of an iteration's cost), so that the
             AU term steers M from the first generator step. An A that cannot read AUs yet gives G
             no reason to keep the AU regions (benchmarks/RESULTS.md). Not in the release (0).
+        channels_last: run the convolutions on channels-last activations (faster on CPU: oneDNN
+            skips its layout reorders; the same function up to float rounding; parameters stay
+            contiguous, so checkpoints are unchanged).
         faithful: reproduce the release where results change: the discriminators stay at their
             random initialisation (the release's optimizers held other copies) and LPIPS gets
             [0, 1] images where it expects [-1, 1]. Off: both discriminators train, LPIPS sees
@@ -88,6 +91,7 @@ class CDANConfig(MethodConfig):
     g_every: int = 2
     au_fill: str = "black"
     au_warmup_steps: int = 0
+    channels_last: bool = True
     faithful: bool = False
 
     def __post_init__(self) -> None:

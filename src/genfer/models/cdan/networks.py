@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from genfer.models.layers.conv4s2 import DownConv
+from genfer.models.layers.norms import group_norm_silu
 
 SEA_PATCH = 7
 
@@ -68,8 +69,8 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """[B, cin, H, W] -> [B, cout, H, W]."""
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = self.conv2(F.silu(self.norm2(h)))
+        h = self.conv1(group_norm_silu(x, self.norm1))
+        h = self.conv2(group_norm_silu(h, self.norm2))
         return (x if self.nin_shortcut is None else self.nin_shortcut(x)) + h
 
 
@@ -191,7 +192,7 @@ class Encoder(nn.Module):
             if hasattr(level, "downsample"):
                 h = level.downsample(h)
         h = self.mid.block_2(self.mid.attn_1(self.mid.block_1(h)))
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(group_norm_silu(h, self.norm_out))
 
 
 class ColourDecoder(nn.Module):
@@ -222,7 +223,7 @@ class ColourDecoder(nn.Module):
         h = self.l2_up(self.l2_r1(self.l2_r0(h)))
         h = self.l3_up(self.l3_r1(self.l3_r0(h)))
         h = self.l4_r1(self.l4_r0(h))
-        return self.color_out(F.silu(self.norm_out(h)))
+        return self.color_out(group_norm_silu(h, self.norm_out))
 
 
 class MaskDecoder(nn.Module):
@@ -251,7 +252,7 @@ class MaskDecoder(nn.Module):
         h = self.l2_up(self.l2_r1(self.l2_r0(h)))
         h = self.l3_up(self.l3_r1(self.l3_r0(h)))
         h = self.l4_up(self.l4_r1(self.l4_r0(h)))
-        return self.mask_out(F.silu(self.norm_out(h)))
+        return self.mask_out(group_norm_silu(h, self.norm_out))
 
 
 def d_sizes(image_size: int, n_layers: int) -> list[int]:
