@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from genfer.core.config import make_config  # noqa: E402
 from genfer.data.augment_batch import smooth_one_hot, soft_target_cross_entropy  # noqa: E402
+from genfer.engine.allocator import keep_freed_memory  # noqa: E402
 from genfer.engine.optim import Ranger  # noqa: E402
 from genfer.engine.precision import autocast  # noqa: E402
 from genfer.engine.step import run_iteration  # noqa: E402
@@ -330,8 +331,12 @@ def main() -> None:
     ap.add_argument("--max-rss-gb", type=float, default=12.0)
     ap.add_argument("--optimizer", default="release", choices=("release", "sgd"),
                     help="release: Ranger (ASIT) and AdamW (IFER); sgd: stateless, when memory is short")
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="genfer's CPU training allocator setting, for both sides (they share the process)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
+    if a.keep_freed_memory:
+        keep_freed_memory()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     watch = Watch(a.max_rss_gb)
@@ -340,7 +345,7 @@ def main() -> None:
     res: dict = {"cpu": cpu, "threads": a.threads, "torch": torch.__version__, "python": platform.python_version(),
                  "load_before": os.getloadavg(), "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
                  "batch": a.batch, "ifer_batch": a.ifer_batch, "infer_batch": a.infer_batch, "reps": a.reps,
-                 "optimizer": a.optimizer}
+                 "optimizer": a.optimizer, "keep_freed_memory": a.keep_freed_memory}
     rss: dict = {}
     g = torch.Generator().manual_seed(0)
     for prec in a.precision.split(","):
