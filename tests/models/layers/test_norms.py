@@ -85,14 +85,14 @@ def test_group_norm_silu_matches_the_modules_and_keeps_one_activation_fewer(chan
         x = x.to(memory_format=torch.channels_last)
     x.requires_grad_()
 
-    def saved_bytes(fn):
+    def saved_numel(fn):
         sizes = []
         with torch.autograd.graph.saved_tensors_hooks(lambda t: sizes.append(t.numel()) or t, lambda t: t):
             out = fn()
         return out, sum(sizes)
 
-    ref, ref_saved = saved_bytes(lambda: F.silu(norm(x)))
-    out, saved = saved_bytes(lambda: group_norm_silu(x, norm))
+    ref, ref_saved = saved_numel(lambda: F.silu(norm(x)))
+    out, saved = saved_numel(lambda: group_norm_silu(x, norm))
     torch.testing.assert_close(out, ref)
     assert out.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     assert saved < ref_saved - x.numel() // 2  # the norm's output is not kept

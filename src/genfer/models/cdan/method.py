@@ -33,7 +33,7 @@ Deliberate deviations from the released code (see docs/methods/cdan.md):
 - ``au_warmup_steps`` (0 by default) starts training with iterations in which only A trains, on
   real faces: at the start A reads nothing, so the AU term cannot steer M (measured: RESULTS.md).
 - Convolutions run on channels-last activations (``channels_last``, on by default): the same
-  function up to float rounding, ~1.2x faster on CPU.
+  function up to float rounding; on CPU, reconstruction 1.1-1.3x faster, training unchanged.
 - TV(M x) follows the release's formula: mean squared vertical plus mean squared horizontal
   neighbour difference, divided by the batch size.
 """
