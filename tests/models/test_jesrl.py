@@ -189,6 +189,26 @@ def test_stages_alternate_gan_and_recogniser_with_their_optimizers():
     assert st[3].schedule_offset == 35 and st[3].schedule == "steplr" and st[3].options["step_size"] == 300
     faithful, _ = _tiny("model.faithful=true", "model.gan_epoch_steps=7", "model.gan_epochs=5")
     assert faithful.stages()[1].steps == 5  # one iteration per "epoch", as released
+    assert st[0].optimizer == "sgd" and st[0].options["momentum"] == 0.9
+    adam, _ = _tiny("model.perceptual_optim=adam")
+    p = adam.stages()[0]
+    assert p.optimizer == "adam" and p.options["weight_decay"] == 0.0 and p.options["betas"] == (0.9, 0.999)
+    with pytest.raises(ValueError, match="perceptual_optim"):
+        JESRLConfig(perceptual_optim="lbfgs", enc_widths=(4, 8, 8, 16, 16), dec_widths=(16, 8, 8, 4), vgg_width=32)
+
+
+def test_vgg_hidden_zero_is_a_global_pool_head_for_both_classifiers():
+    m, _ = _tiny("model.vgg_hidden=0")
+    c = m.cfg
+    assert isinstance(m.P.classifier, torch.nn.Identity) and isinstance(m.R.classifier, torch.nn.Identity)
+    assert m.P.new_fc.in_features == m.R.new_fc.in_features == c.latent
+    assert not any(k.startswith("P.classifier") or k.startswith("R.classifier") for k in m.state_dict())
+    x = torch.rand(3, 3, c.image_size, c.image_size) * 2 - 1
+    # logits = new_fc(the trunk's spatial mean)
+    m.eval()
+    assert torch.allclose(m.P(x), m.P.new_fc(m.P.features(x).mean((2, 3))), atol=1e-6)
+    fx = torch.randn(3, 2 * c.latent, c.image_size // 32, c.image_size // 32)
+    assert m.R(x, fx).shape == (3, c.num_classes)
 
 
 def test_curriculum_adds_synthetic_batches_by_recogniser_epoch():

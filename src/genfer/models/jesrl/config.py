@@ -29,7 +29,9 @@ class JESRLConfig(MethodConfig):
         label_copy: times the change vector is tiled into the decoder input [label_copy].
         vgg_width: divides every VGG19-BN trunk width (1 = released); the trunk's last width must
             equal the latent channels (the recogniser concatenates them).
-        vgg_hidden: hidden FC width of the recogniser and the perceptual classifier (4096).
+        vgg_hidden: hidden FC width of the recogniser and the perceptual classifier (4096); 0 = no
+            hidden FCs, a global average pool into the last layer (not released: small trunks
+            trained from random init learn under it, and not under the 7x7 head, see the docs).
         lambda_vgg: VGG perceptual weight [lambda_vgg_loss].
         lambda_l1: L1(A + B, C + D) weight [lambda_l1_loss].
         lambda_tv: total variation of C and D [lambda_tv_loss].
@@ -59,8 +61,9 @@ class JESRLConfig(MethodConfig):
         perceptual_steps: iterations of the first stage, which trains the perceptual VGG19-BN
             expression classifier (0: no such stage; the net then comes from ``perceptual_from``, or
             stays at its initialisation).
-        perceptual_lr: SGD learning rate of the perceptual stage (momentum and weight decay as the
-            recogniser's).
+        perceptual_optim: optimizer of the perceptual stage: ``sgd`` (momentum and weight decay as the
+            recogniser's) or ``adam`` (betas (0.9, 0.999), no weight decay).
+        perceptual_lr: learning rate of the perceptual stage.
         perceptual_from: a genfer JESRL run directory (or its ``model.safetensors``) whose perceptual
             net to use instead of training one.
         imagenet_weights: torchvision ``vgg19_bn`` ImageNet weights (a file the user supplies),
@@ -110,6 +113,7 @@ class JESRLConfig(MethodConfig):
     curriculum: tuple[tuple[int, int], ...] = ((0, 1), (10, 2), (20, 3), (30, 6))
     synth_neutrals: int = 6
     perceptual_steps: int = 0
+    perceptual_optim: str = "sgd"
     perceptual_lr: float = 1e-3
     perceptual_from: str = ""
     imagenet_weights: str = ""
@@ -134,6 +138,8 @@ class JESRLConfig(MethodConfig):
         if 512 // self.vgg_width != self.enc_widths[-1]:
             raise ValueError(f"model.vgg_width: the VGG trunk's last width 512/{self.vgg_width} must equal the "
                              f"latent channels {self.enc_widths[-1]}")
+        if self.perceptual_optim not in ("sgd", "adam"):
+            raise ValueError(f"model.perceptual_optim: 'sgd' or 'adam', got {self.perceptual_optim!r}")
         if self.enc_widths[-1] < len(self.classes):
             raise ValueError("model.enc_widths: the latent needs at least one channel per class")
 

@@ -191,8 +191,10 @@ class JESRL(Method):
                     "step_size": c.rec_lr_step, "gamma": c.rec_lr_gamma, "warmup_steps": 0}
         out = []
         if c.perceptual_steps > 0:
-            out.append(Stage("perceptual", c.perceptual_steps, ["P"], "sgd", c.perceptual_lr, "steplr",
-                             before=enter_perceptual, options=rec_opts))
+            adam = {"betas": (0.9, 0.999), "weight_decay": 0.0}
+            p_opts = rec_opts if c.perceptual_optim == "sgd" else {**rec_opts, **adam}
+            out.append(Stage("perceptual", c.perceptual_steps, ["P"], c.perceptual_optim, c.perceptual_lr, "steplr",
+                             before=enter_perceptual, options=p_opts))
         g, r = self.gan_steps(), self.rec_steps()
         for k in range(c.rounds):
             out.append(Stage(f"gan_{k}", g, ["G", "D"], "adam", c.gan_lr, "steplr", before=enter_gan,

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genfer.models.layers.vgg import vgg19_bn_features, vgg_classifier
+from genfer.models.layers.vgg import vgg19_bn_features, vgg_head
 
 
 class _PixelNormAffine(torch.autograd.Function):
@@ -186,7 +186,8 @@ class VGGFx(nn.Module):
         in_channels: image channels.
         width: divides every VGG trunk width (1 = the release); the trunk's last width must equal
             the encoder's latent channels.
-        hidden: width of the two hidden FC layers (release: 4096).
+        hidden: width of the two hidden FC layers (release: 4096); 0 = a global average pool
+            straight into ``new_fc`` (``genfer.models.layers.vgg.vgg_head``).
         dropout: dropout after each hidden FC.
     """
 
@@ -196,9 +197,7 @@ class VGGFx(nn.Module):
         self.features = vgg19_bn_features(in_channels, width)
         c = 512 // width
         self.fx_linear = nn.Sequential(nn.Conv2d(2 * c, c, 1), Normalization(), nn.LeakyReLU(0.2))
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = vgg_classifier(c * 49, hidden, dropout)
-        self.new_fc = nn.Linear(hidden, num_classes)
+        self.avgpool, self.classifier, self.new_fc = vgg_head(c, num_classes, hidden, dropout)
 
     def forward(self, x: Tensor, fx: Tensor) -> Tensor:
         """``x`` ``[B, C, H, W]`` in [-1, 1], ``fx`` ``[B, 2c, H/32, W/32]`` -> logits ``[B, num_classes]``."""

@@ -54,6 +54,21 @@ def vgg_classifier(in_features: int, hidden: int = 4096, dropout: float = 0.5) -
                          nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout))
 
 
+def vgg_head(channels: int, num_classes: int, hidden: int,
+             dropout: float = 0.5) -> tuple[nn.Module, nn.Module, nn.Linear]:
+    """``(avgpool, classifier, new_fc)`` over a ``channels``-wide trunk.
+
+    ``hidden > 0``: torchvision's head (7x7 pool, two hidden FCs of ``hidden``). ``hidden == 0``: a
+    global average pool straight into ``new_fc``, for small nets trained from random init: on 64 px
+    SynthFace the narrow trunk under the 7x7 head stays at chance for 2,000 steps with Adam or SGD,
+    while under this head it learns (benchmarks/RESULTS.md, JESRL stop 22).
+    """
+    if hidden:
+        head = vgg_classifier(channels * 49, hidden, dropout)
+        return nn.AdaptiveAvgPool2d((7, 7)), head, nn.Linear(hidden, num_classes)
+    return nn.AdaptiveAvgPool2d(1), nn.Identity(), nn.Linear(channels, num_classes)
+
+
 class VGG19BN(nn.Module):
     """A VGG19-BN classifier over ``num_classes`` (the trunk, the 7x7 pool, the two hidden FCs, ``new_fc``).
 
@@ -61,7 +76,8 @@ class VGG19BN(nn.Module):
         num_classes: outputs of ``new_fc``.
         in_channels: image channels.
         width: divides every trunk channel count (1 = the published network).
-        hidden: width of the two hidden FC layers (4096 published).
+        hidden: width of the two hidden FC layers (4096 published); 0 = no hidden layers: a global
+            average pool and ``new_fc`` (:func:`vgg_head`).
         dropout: dropout after each hidden FC.
     """
 
@@ -70,9 +86,7 @@ class VGG19BN(nn.Module):
         super().__init__()
         self.features = vgg19_bn_features(in_channels, width)
         self.out_channels = 512 // width
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = vgg_classifier(self.out_channels * 49, hidden, dropout)
-        self.new_fc = nn.Linear(hidden, num_classes)
+        self.avgpool, self.classifier, self.new_fc = vgg_head(self.out_channels, num_classes, hidden, dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         """``[B, C, H, W]`` (H, W multiples of 32) -> logits ``[B, num_classes]``."""
@@ -151,5 +165,6 @@ __all__ = [
     "perceptual_slice",
     "vgg19_bn_features",
     "vgg_classifier",
+    "vgg_head",
     "vgg_perceptual",
 ]
