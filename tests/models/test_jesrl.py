@@ -170,6 +170,25 @@ def test_mismatch_negatives_show_d_the_reals_under_wrong_labels():
             assert torch.all(wrong.sum(1) == 1) and not torch.any((wrong * own).sum(1) > 0)
 
 
+def test_cls_term_is_the_perceptual_nets_cross_entropy_on_the_swaps():
+    off, _ = _tiny("model.lambda_vgg=0")
+    assert "cls" not in off.training_step(_pair_batch(off), "G", {}).terms
+    m, _ = _tiny("model.lambda_vgg=0", "model.lambda_cls=2")
+    batch, cache = _pair_batch(m), {}
+    m.train()
+    out = m.training_step(batch, "G", cache)
+    assert m.P.training  # its train/eval mode is put back
+    g = cache["gan"]
+    m.P.eval()
+    with torch.no_grad():  # C wears B's expression, D wears A's
+        logits = m.P(torch.cat((g["C"], g["D"])))
+        want = torch.nn.functional.cross_entropy(logits, torch.cat((batch["y_b"], batch["y_a"])))
+    assert float(out.terms["cls"]) == pytest.approx(float(want), rel=1e-5)
+    out.loss.backward()
+    assert any(p.grad is not None for p in m.Dec.parameters())  # G learns from it
+    assert all(p.grad is None for p in m.P.parameters())  # P stays fixed
+
+
 def test_discriminator_is_skipped_while_the_g_loss_is_high():
     m, _ = _tiny()
     assert "D" in m.phases(0)
@@ -193,8 +212,11 @@ def test_stages_alternate_gan_and_recogniser_with_their_optimizers():
     adam, _ = _tiny("model.perceptual_optim=adam")
     p = adam.stages()[0]
     assert p.optimizer == "adam" and p.options["weight_decay"] == 0.0 and p.options["betas"] == (0.9, 0.999)
-    with pytest.raises(ValueError, match="perceptual_optim"):
-        JESRLConfig(perceptual_optim="lbfgs", enc_widths=(4, 8, 8, 16, 16), dec_widths=(16, 8, 8, 4), vgg_width=32)
+    r = _tiny("model.rec_optim=adam")[0].stages()[2]
+    assert r.optimizer == "adam" and r.options["weight_decay"] == 0.0 and r.options["step_size"] == 1800
+    for name in ("perceptual_optim", "rec_optim"):
+        with pytest.raises(ValueError, match=name):
+            JESRLConfig(**{name: "lbfgs"}, enc_widths=(4, 8, 8, 16, 16), dec_widths=(16, 8, 8, 4), vgg_width=32)
 
 
 def test_vgg_hidden_zero_is_a_global_pool_head_for_both_classifiers():

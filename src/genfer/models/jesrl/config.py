@@ -33,6 +33,9 @@ class JESRLConfig(MethodConfig):
             hidden FCs, a global average pool into the last layer (not released: small trunks
             trained from random init learn under it, and not under the 7x7 head, see the docs).
         lambda_vgg: VGG perceptual weight [lambda_vgg_loss].
+        lambda_cls: weight of the perceptual net's cross-entropy on the swaps C and D against the
+            expressions they should wear (0 = released: no such term). StarGAN's domain
+            classification loss, with the fixed perceptual classifier as the classifier.
         lambda_l1: L1(A + B, C + D) weight [lambda_l1_loss].
         lambda_tv: total variation of C and D [lambda_tv_loss].
         lambda_l2: self-reconstruction MSE weight [lambda_l2_loss].
@@ -47,6 +50,8 @@ class JESRLConfig(MethodConfig):
         gan_lr, gan_betas, gan_weight_decay: Adam of G (Enc + Dec) and D (D1 + D2).
         gan_lr_step, gan_lr_gamma: StepLR of the GAN optimizers (iterations, factor).
         rec_lr, rec_momentum, rec_weight_decay: SGD of the recogniser (and the perceptual net).
+        rec_optim: optimizer of the recogniser stages: ``sgd`` (released) or ``adam`` (betas
+            (0.9, 0.999), no weight decay; at ``rec_lr``).
         rec_lr_step, rec_lr_gamma: StepLR of the recogniser.
         rec_batch: recogniser batch size (real images per step).
         rounds: GAN / recogniser alternations (released: 50 GAN epochs / 5).
@@ -86,6 +91,7 @@ class JESRLConfig(MethodConfig):
     vgg_width: int = 1
     vgg_hidden: int = 4096
     lambda_vgg: float = 15.0
+    lambda_cls: float = 0.0
     lambda_l1: float = 5.0
     lambda_tv: float = 5.0
     lambda_l2: float = 10.0
@@ -100,6 +106,7 @@ class JESRLConfig(MethodConfig):
     gan_lr_step: int = 300
     gan_lr_gamma: float = 0.97
     rec_lr: float = 1e-3
+    rec_optim: str = "sgd"
     rec_momentum: float = 0.9
     rec_weight_decay: float = 5e-4
     rec_lr_step: int = 1800
@@ -138,8 +145,9 @@ class JESRLConfig(MethodConfig):
         if 512 // self.vgg_width != self.enc_widths[-1]:
             raise ValueError(f"model.vgg_width: the VGG trunk's last width 512/{self.vgg_width} must equal the "
                              f"latent channels {self.enc_widths[-1]}")
-        if self.perceptual_optim not in ("sgd", "adam"):
-            raise ValueError(f"model.perceptual_optim: 'sgd' or 'adam', got {self.perceptual_optim!r}")
+        for name in ("perceptual_optim", "rec_optim"):
+            if getattr(self, name) not in ("sgd", "adam"):
+                raise ValueError(f"model.{name}: 'sgd' or 'adam', got {getattr(self, name)!r}")
         if self.enc_widths[-1] < len(self.classes):
             raise ValueError("model.enc_widths: the latent needs at least one channel per class")
 

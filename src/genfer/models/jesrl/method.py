@@ -189,18 +189,18 @@ class JESRL(Method):
                     "gamma": c.gan_lr_gamma, "warmup_steps": 0}
         rec_opts = {"momentum": c.rec_momentum, "nesterov": False, "weight_decay": c.rec_weight_decay,
                     "step_size": c.rec_lr_step, "gamma": c.rec_lr_gamma, "warmup_steps": 0}
+        adam = {**rec_opts, "betas": (0.9, 0.999), "weight_decay": 0.0}
         out = []
         if c.perceptual_steps > 0:
-            adam = {"betas": (0.9, 0.999), "weight_decay": 0.0}
-            p_opts = rec_opts if c.perceptual_optim == "sgd" else {**rec_opts, **adam}
+            p_opts = rec_opts if c.perceptual_optim == "sgd" else adam
             out.append(Stage("perceptual", c.perceptual_steps, ["P"], c.perceptual_optim, c.perceptual_lr, "steplr",
                              before=enter_perceptual, options=p_opts))
         g, r = self.gan_steps(), self.rec_steps()
         for k in range(c.rounds):
             out.append(Stage(f"gan_{k}", g, ["G", "D"], "adam", c.gan_lr, "steplr", before=enter_gan,
                              options=gan_opts, schedule_offset=k * g))
-            out.append(Stage(f"recogniser_{k}", r, ["R"], "sgd", c.rec_lr, "steplr", before=enter_recogniser,
-                             options=rec_opts, schedule_offset=k * r))
+            out.append(Stage(f"recogniser_{k}", r, ["R"], c.rec_optim, c.rec_lr, "steplr", before=enter_recogniser,
+                             options=rec_opts if c.rec_optim == "sgd" else adam, schedule_offset=k * r))
         return out
 
     def _layout(self, x: Tensor) -> Tensor:
@@ -287,17 +287,23 @@ class JESRL(Method):
         tv = total_variation_l1(cd.detach() if c.faithful else cd)
         total = adv + c.lambda_l2 * l2 + c.lambda_l1 * l1 + c.lambda_tv * tv
         terms.update(l2=l2.detach(), l1=l1.detach(), tv=tv.detach())
-        if c.lambda_vgg > 0:
+        if c.lambda_vgg > 0 or c.lambda_cls > 0:
             was = self.P.training
             self.P.eval()  # a fixed loss network: running statistics, no dropout
             try:
                 with frozen(self.P):
-                    f = self.P.features
-                    vgg = vgg_perceptual(f, g["D"], g["A"]) + vgg_perceptual(f, g["C"], g["B"])
+                    if c.lambda_vgg > 0:
+                        f = self.P.features
+                        vgg = vgg_perceptual(f, g["D"], g["A"]) + vgg_perceptual(f, g["C"], g["B"])
+                        total = total + c.lambda_vgg * vgg
+                        terms["vgg"] = vgg.detach()
+                    if c.lambda_cls > 0:
+                        y = torch.cat((g["y_C"], g["y_D"])).argmax(1)
+                        cls = F.cross_entropy(self.P(cd).float(), y)
+                        total = total + c.lambda_cls * cls
+                        terms["cls"] = cls.detach()
             finally:
                 self.P.train(was)
-            total = total + c.lambda_vgg * vgg
-            terms["vgg"] = vgg.detach()
         with torch.no_grad():
             self.last_loss_g.fill_(total.detach().float())
         return LossOut(total, terms)
