@@ -16,7 +16,7 @@ from genfer.data.synthface import (
     split_identities,
 )
 from genfer.data.synthface.params import DROP_PROB
-from genfer.data.synthface.raster import Y_SHIFT, ZOOM
+from genfer.data.synthface.canvas import Y_SHIFT, ZOOM
 
 
 def _rows(size: int, y0: float, y1: float) -> slice:
