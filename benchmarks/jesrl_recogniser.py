@@ -14,7 +14,8 @@ flips. Accuracy is on the held-out identities' test split. The run's own recogni
 the GAN trained, is reported beside them.
 
 Usage:
-    python benchmarks/jesrl_recogniser.py --run RUN [--seeds 0 1 2] [--steps N] [--lr LR] [--threads 1]
+    python benchmarks/jesrl_recogniser.py --run RUN [--seeds 0 1 2] [--steps N] [--lr LR] [--optim adam]
+        [--threads 1]
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ def accuracy(method, test) -> float:
     return method.evaluate(method.prepare(b) for b in eval_batches(test, method.device))["acc"]
 
 
-def recogniser_stage(method, lr: float | None = None) -> Stage:
-    """The method's recogniser stage, as the engine runs it (``lr`` replaces its rate)."""
+def recogniser_stage(method, lr: float | None = None, optim: str | None = None) -> Stage:
+    """The method's recogniser stage, as the engine runs it (``lr`` replaces its rate, ``optim`` its
+    optimizer: ``model.rec_optim``)."""
+    if optim:
+        method.cfg.rec_optim = optim
     stage = next(s for s in method.stages() if s.groups == ["R"])
     return dataclasses.replace(stage, lr=lr or stage.lr)
 
@@ -74,6 +78,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=0, help="recogniser steps per arm (0: the run's, rounds x epochs)")
     ap.add_argument("--lr", type=float, default=None, help="recogniser learning rate (default: the run's rec_lr)")
+    ap.add_argument("--optim", choices=("sgd", "adam"), default=None,
+                    help="recogniser optimizer (default: the run's model.rec_optim)")
     ap.add_argument("--arms", nargs="+", default=None, help="arms to run (default: all three)")
     ap.add_argument("--out", default=None, help="result JSON (default: <run>/recogniser_comparison.json)")
     ap.add_argument("--threads", type=int, default=1)
@@ -90,7 +96,7 @@ def main() -> None:
     synth, fx = got
     batches, test = build_data(cfg, "swap_pairs", progress=False)
     real = batches.sets["main"]
-    stage = recogniser_stage(method, args.lr)
+    stage = recogniser_stage(method, args.lr, args.optim)
     steps = args.steps or c.rounds * method.rec_steps()
     epochs = -(-steps // c.rec_epoch_steps)
 
@@ -103,7 +109,7 @@ def main() -> None:
     res = {"run": str(run_dir), "train_faces": len(real), "train_identities": int(real.identities.unique().numel()),
            "synth_faces": len(synth), "test_faces": len(test), "steps": steps, "epochs": epochs,
            "real_same_images_steps": long_steps,
-           "lr": stage.lr, "curriculum": [list(p) for p in c.curriculum],
+           "optim": stage.optimizer, "lr": stage.lr, "curriculum": [list(p) for p in c.curriculum],
            "run_recogniser_acc": accuracy(method, test), "arms": {}}
     none = ((0, 0),)
     arms = {"real": (none, steps), "real+synth": (c.curriculum, steps), "real, same images": (none, long_steps)}
