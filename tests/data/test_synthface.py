@@ -15,8 +15,8 @@ from genfer.data.synthface import (
     sample_aus,
     split_identities,
 )
-from genfer.data.synthface.params import DROP_PROB
 from genfer.data.synthface.canvas import Y_SHIFT, ZOOM
+from genfer.data.synthface.params import DROP_PROB
 
 
 def _rows(size: int, y0: float, y1: float) -> slice:
