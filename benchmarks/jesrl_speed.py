@@ -42,7 +42,7 @@ CONFIGS = [
 
 
 def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: int, batch: int,
-           allocator: str = "genfer") -> dict:
+           allocator: str = "genfer", nchw: bool = False) -> dict:
     apply_allocator(allocator, "genfer" if impl == "genfer" else "release")
     import torch
 
@@ -59,7 +59,7 @@ def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: 
     torch.manual_seed(0)
     # the classifier heads (4096-wide FCs) of P and R play no part in a GAN iteration: narrow ones
     # keep 1 GB of weights out of both processes' RSS (the VGG trunk of the loss is full size)
-    cfg = JESRLConfig(lambda_vgg=15.0 if vgg else 0.0, channels_last=impl == "genfer", vgg_hidden=64)
+    cfg = JESRLConfig(lambda_vgg=15.0 if vgg else 0.0, channels_last=impl == "genfer" and not nchw, vgg_hidden=64)
     m = JESRL(cfg)
     m.train()
     m.P.eval().requires_grad_(False)
@@ -125,11 +125,13 @@ def main() -> None:
     ap.add_argument("--only-precision", choices=("fp32", "bf16"), help="only the rows of this precision")
     ap.add_argument("--out", help="write the JSON results here")
     add_allocator_arg(ap)
+    ap.add_argument("--nchw", action="store_true", help="genfer without its channels-last activations")
     ap.add_argument("--worker", nargs=4, metavar=("IMPL", "WHAT", "PRECISION", "VGG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         impl, what, prec, vgg = args.worker
-        print(json.dumps(worker(impl, what, prec, vgg == "1", args.reps, args.threads, args.batch, args.allocator)))
+        print(json.dumps(worker(impl, what, prec, vgg == "1", args.reps, args.threads, args.batch, args.allocator,
+                                args.nchw)))
         return
     rows = []
     for impl, what, prec, vgg in CONFIGS:
@@ -138,6 +140,7 @@ def main() -> None:
             continue
         cmd = [sys.executable, __file__, "--worker", impl, what, prec, "1" if vgg else "0", "--reps", str(args.reps),
                "--threads", str(args.threads), "--batch", str(args.batch), "--allocator", args.allocator]
+        cmd += ["--nchw"] if args.nchw else []
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         per = row["wall_s"] / args.batch
@@ -154,7 +157,7 @@ def main() -> None:
                            "rss_released_mib": r["released"]["peak_rss_mib"],
                            "rss_genfer_mib": r["genfer"]["peak_rss_mib"]}
     res = {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "batch": args.batch,
-           "allocator": args.allocator,
+           "allocator": args.allocator, "nchw": args.nchw,
            "rows": rows, "ratios": ratios}
     print(json.dumps(ratios, indent=2))
     if args.out:

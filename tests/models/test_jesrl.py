@@ -22,6 +22,7 @@ from genfer.models.jesrl.networks import (
     Discriminator,
     Encoder,
     LabelDecoder,
+    Normalization,
     VGGFx,
     chunk_bounds,
     swap_labels,
@@ -150,6 +151,29 @@ def test_tv_term_has_a_gradient_unless_faithful():
 
         tv = total_variation_l1(cd.detach() if faithful else cd)
         assert tv.requires_grad is expect
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_decoder_and_discriminators_keep_the_input_layout(channels_last):
+    # the decoder's input (a cat with broadcast label maps, at a 1-pixel side) comes out NCHW; it
+    # must follow the skips, or the decoder and D run NCHW whatever the setting
+    m, _ = _tiny(f"model.channels_last={str(channels_last).lower()}")
+    seen: dict[str, bool] = {}
+
+    def record(name):
+        def hook(_mod, inp, _out):
+            x = inp[0]
+            if x.shape[-1] > 2:  # at a 1-2 px side either layout may come out, at no cost
+                seen[name] = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        return hook
+
+    for name, mod in m.named_modules():
+        if isinstance(mod, Normalization) and name.split(".")[0] in ("Enc", "Dec", "D1", "D2"):
+            mod.register_forward_hook(record(name))
+    g = m._gan_forward(_pair_batch(m), {})
+    m._step_d(g)
+    assert {k.split(".")[0] for k in seen} == {"Enc", "Dec", "D1", "D2"}
+    assert set(seen.values()) == {channels_last}, seen
 
 
 def test_mismatch_negatives_show_d_the_reals_under_wrong_labels():
