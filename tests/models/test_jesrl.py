@@ -154,6 +154,29 @@ def test_tv_term_has_a_gradient_unless_faithful():
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
+def test_normalization_gradients_equal_autograd_of_the_released_formula(channels_last):
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    x[0, :, 1, 2] = 0  # a pixel whose norm is clamped at eps
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    norm = Normalization().double()
+    with torch.no_grad():
+        norm.alpha.fill_(1.7)
+        norm.beta.fill_(-0.3)
+    ref = [t.detach().clone().requires_grad_() for t in (x, norm.alpha, norm.beta)]
+    x.requires_grad_()
+    g = torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    out = norm(x)
+    out_ref = torch.nn.functional.normalize(ref[0], dim=1) * ref[1] + ref[2]  # the release's graph
+    torch.testing.assert_close(out, out_ref)
+    got = torch.autograd.grad(out, (x, norm.alpha, norm.beta), g)
+    want = torch.autograd.grad(out_ref, ref, g)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
 def test_decoder_and_discriminators_keep_the_input_layout(channels_last):
     # the decoder's input (a cat with broadcast label maps, at a 1-pixel side) comes out NCHW; it
     # must follow the skips, or the decoder and D run NCHW whatever the setting

@@ -44,10 +44,11 @@ class _PixelNormAffine(torch.autograd.Function):
     def backward(ctx, g: Tensor):
         x, inv, alpha, unclamped = ctx.saved_tensors
         t = (g * x).sum(1, keepdim=True)  # [B, 1, H, W]
-        # d/dx of x * r with r = 1/||x||: r (g - x r^2 <g, x>) where the norm is not clamped
+        # d/dx of x * r with r = 1/||x||: r (g - x r^2 <g, x>) where the norm is not clamped;
+        # as g * s - x * (c * s): two passes over the full-size tensors instead of four
         scale = inv * alpha.to(x.dtype)
         coef = torch.where(unclamped, inv * inv * t, torch.zeros_like(t))
-        gx = (g - x * coef) * scale if ctx.needs_input_grad[0] else None
+        gx = (g * scale).addcmul_(x, coef * scale, value=-1) if ctx.needs_input_grad[0] else None
         ga = (t * inv).sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[1] else None
         gb = g.sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[2] else None
         return gx, ga, gb, None
