@@ -7,8 +7,8 @@ configuration runs in its own subprocess (so peak RSS is its own), in alternatio
   ``jesrl`` method), a GAN iteration (D update then G update) without and with the VGG loss
   (random VGG weights: the loss net's speed does not depend on its values);
 - ``swap`` at batch 10: the release's ``forward_G`` under ``no_grad`` against ``JESRL.swap_with``;
-- genfer in bf16 (autocast) beside fp32. This CPU (AMD EPYC, AVX2, no AMX) emulates bf16, so it is
-  slower here; on CPUs with AMX or on CUDA it is the fast path.
+- genfer in bf16 (autocast) beside fp32: fast where the CPU has AVX512_BF16 or AMX (1.9-2.5x fp32
+  on a Zen 4), slower where it emulates bf16 (AVX2 only: 0.36x on a Zen 3).
 
 Times are medians of ``--reps`` after one warm-up; wall-clock and process CPU seconds are both
 reported. On a shared machine the ratios, measured in one run, are steadier than the absolute
