@@ -266,6 +266,39 @@ def test_stages_alternate_gan_and_recogniser_with_their_optimizers():
             JESRLConfig(**{name: "lbfgs"}, enc_widths=(4, 8, 8, 16, 16), dec_widths=(16, 8, 8, 4), vgg_width=32)
 
 
+def test_recogniser_stage_adopts_the_averaged_generator(tiny_cfg):
+    from genfer.engine.trainer import Trainer
+
+    t = Trainer(tiny_cfg("jesrl", "train.ema=0.5", "train.max_steps=5", "train.name=ema"))
+    assert t.method.ema_modules() == ["Enc", "Dec"]
+    t.fit(stop_after=2)  # perceptual, gan_0
+    shadow = {k: v.clone() for k, v in t.ema.state_dict().items()}
+    live = {f"Enc.{k}": v for k, v in t.method.Enc.state_dict().items()}
+    assert any(not torch.equal(live[k], shadow[k]) for k in live)  # G moved; its average lags
+    t.fit(stop_after=1)  # recogniser_0 begins on the average, and its fx come from it
+    for net in ("Enc", "Dec"):
+        for k, v in getattr(t.method, net).state_dict().items():
+            assert torch.equal(v, shadow[f"{net}.{k}"]), k
+    assert all(torch.equal(v, shadow[k]) for k, v in t.ema.state_dict().items())
+
+
+def test_resuming_inside_a_recogniser_stage_with_ema_equals_a_straight_run(tiny_cfg):
+    from safetensors.torch import load_file
+
+    from genfer.engine import checkpoint as ck
+    from genfer.engine.trainer import Trainer, train
+
+    common = ["train.ema=0.5", "train.max_steps=5", "train.ckpt_every=1", "model.rec_epoch_steps=2"]
+    straight = train(tiny_cfg("jesrl", *common, "train.name=straight"))
+    t = Trainer(tiny_cfg("jesrl", *common, "train.name=cut"))
+    t.fit(stop_after=3)  # perceptual, gan_0, then one of recogniser_0's two steps
+    train(tiny_cfg("jesrl", *common, "train.name=cut"), resume=t.run_dir)  # re-enters recogniser_0
+    for f in (ck.MODEL_FILE, ck.EMA_FILE):
+        a = load_file(str(ck.resolve_checkpoint(straight, "latest") / f))
+        b = load_file(str(ck.resolve_checkpoint(t.run_dir, "latest") / f))
+        assert all(torch.equal(a[k], b[k]) for k in a), f
+
+
 def test_vgg_hidden_zero_is_a_global_pool_head_for_both_classifiers():
     m, _ = _tiny("model.vgg_hidden=0")
     c = m.cfg
@@ -406,6 +439,8 @@ def test_presets_cover_their_stages(preset):
     cfg = make_config("jesrl", preset)
     total = sum(s.steps for s in JESRL.stages(_StagesOnly(cfg.model)))
     assert total == cfg.train.max_steps
+    if cfg.train.ema > 0:  # the average starts with the GAN, not from the untrained generator
+        assert cfg.train.ema_start == cfg.model.perceptual_steps
 
 
 class _StagesOnly:

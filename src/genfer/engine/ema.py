@@ -63,6 +63,12 @@ class EMA:
         for k, t in self.shadow.items():
             t.copy_(tensors[k])
 
+    @torch.no_grad()
+    def adopt(self) -> None:
+        """The live networks take the averaged weights for good (a stage that starts from them)."""
+        for k, t in (self.params | self.buffers).items():
+            t.copy_(self.shadow[k])
+
     @contextmanager
     def applied(self) -> Iterator[None]:
         """Inside, the live networks hold the averaged weights; the trained ones come back after."""

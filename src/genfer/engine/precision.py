@@ -2,7 +2,9 @@
 
 Autocast covers the forward passes (``training_step``); backward, the optimizer and the weights
 stay fp32. ``auto`` picks bf16 where it is fast, CUDA devices with bf16 support and CPUs with AMX
-tiles, and fp32 elsewhere (bf16 on a CPU without AMX is emulated and slower than fp32).
+tiles, and fp32 elsewhere: on AVX2 CPUs bf16 is emulated and slower than fp32; AVX512_BF16 CPUs
+(Zen 4) run it 1.4-2x faster on the released sizes but gave the 64 px TDGAN demo no more
+iterations in its time (benchmarks/RESULTS.md, platform, stop 25), so they stay on fp32 too.
 """
 
 from __future__ import annotations

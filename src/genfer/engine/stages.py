@@ -42,6 +42,8 @@ class StageContext:
     stage: Stage
     batches: Any
     resumed: bool
+    ema: Any = None
+    """The run's ``genfer.engine.ema.EMA`` (``None`` without ``train.ema``)."""
 
 
 def plan_stages(stages: list[Stage], groups: list[str], total: int, optimizer: str, schedule: str) -> list[Span]:

@@ -232,7 +232,8 @@ class Trainer:
         self.opts = {n: build_optimizer(stage.optimizer or o.optimizer, self.groups[n], self.base_lr[n],
                                         o if c[n] == 1 else lazy_corrected(o, c[n])) for n in names}
         if stage.before is not None:
-            ctx = StageContext(self.cfg, self.device, self.run_dir, self.step, stage, self.batches, resumed)
+            ctx = StageContext(self.cfg, self.device, self.run_dir, self.step, stage, self.batches, resumed,
+                               self.ema)
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 torch.manual_seed(self.cfg.train.seed + 7919 * (span.index + 1))
                 stage.before(self.method, ctx)

@@ -78,7 +78,8 @@ class Stage:
         before: ``before(method, ctx)`` runs when the stage begins, and again when a run resumes
             inside it, under a forked RNG (so it never shifts the training RNG). ``ctx`` is the
             engine's ``genfer.engine.stages.StageContext`` (config, device, run directory, step,
-            stage, and ``batches``, which the hook may replace, e.g. with a synthesised data set).
+            stage, ``batches``, which the hook may replace, e.g. with a synthesised data set, and
+            the run's ``ema``, whose average the hook may adopt).
         options: ``optim`` fields this stage overrides (``weight_decay``, ``momentum``, ``betas``,
             ``step_size``, ``gamma``...), e.g. a recogniser stage's SGD settings after a GAN's Adam.
         schedule_offset: steps of the same schedule that earlier stages already ran, so a schedule

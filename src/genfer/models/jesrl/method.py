@@ -51,6 +51,9 @@ Deliberate deviations from the released code (``faithful`` restores the first tw
   release has no such term.
 - The VGG term is P(D, A) + P(C, B) with a gradient through both fakes (the release's argument
   order of its second term, P(B, C), would detach C if its VGGLoss detached the second argument).
+- With ``train.ema`` (off by default; the release keeps no average) the engine averages ``Enc`` and
+  ``Dec``, and each recogniser stage adopts the average for good: its synthesis, the recogniser's
+  fx and the next GAN round use the averaged generator, and so do swaps from the checkpoint.
 """
 
 from __future__ import annotations
@@ -174,6 +177,10 @@ class JESRL(Method):
         """P; D (unless the last G loss was >= ``g_max``), then G; R. The stage picks its groups."""
         d = ["D"] if float(self.last_loss_g) < self.cfg.g_max else []
         return ["P", *d, "G", "R"]
+
+    def ema_modules(self) -> list[str]:
+        """The swap generator (``Enc`` + ``Dec``)."""
+        return ["Enc", "Dec"]
 
     def gan_steps(self) -> int:
         c = self.cfg

@@ -2,8 +2,8 @@
 
 - ``perceptual`` and the first ``gan`` stage check the data's classes and load the initial weights;
 - a ``gan`` stage after a recogniser stage restores the swap-pair batches;
-- a ``recogniser`` stage synthesises its set (or reads it back on resume) and feeds real plus
-  synthesised batches.
+- a ``recogniser`` stage adopts the generator's EMA weights (with ``train.ema``), synthesises its
+  set (or reads it back on resume) and feeds real plus synthesised batches.
 """
 
 from __future__ import annotations
@@ -92,6 +92,10 @@ def enter_gan(method: JESRL, ctx: Any) -> None:
 
 
 def enter_recogniser(method: JESRL, ctx: Any) -> None:
+    if ctx.ema is not None:
+        # the GAN round ends on its averaged generator: the synthesis, the recogniser's fx and the
+        # next round all use it, so R never meets an encoder other than the one it is judged with
+        ctx.ema.adopt()
     if method._gan_batches is None:
         method._gan_batches = ctx.batches
     real = method._gan_batches.sets["main"]
