@@ -3,8 +3,8 @@
 Autocast covers the forward passes (``training_step``); backward, the optimizer and the weights
 stay fp32. ``auto`` picks bf16 where it is fast, CUDA devices with bf16 support and CPUs with AMX
 tiles, and fp32 elsewhere: on AVX2 CPUs bf16 is emulated and slower than fp32; AVX512_BF16 CPUs
-(Zen 4) run it 1.4-2x faster on the released sizes but gave the 64 px TDGAN demo no more
-iterations in its time (benchmarks/RESULTS.md, platform, stop 25), so they stay on fp32 too.
+(Zen 4) run it 1.4-2x faster at the released sizes, but the 64 px TDGAN demo trained fewer
+iterations in its time in bf16 (benchmarks/RESULTS.md, platform, stop 25), so they stay on fp32.
 """
 
 from __future__ import annotations
