@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from genfer.engine.ema import EMA
 from genfer.engine.optim import OPTIMIZERS
 from genfer.engine.schedule import SCHEDULES, STEPLR
 from genfer.models.base import Stage
@@ -42,8 +43,8 @@ class StageContext:
     stage: Stage
     batches: Any
     resumed: bool
-    ema: Any = None
-    """The run's ``genfer.engine.ema.EMA`` (``None`` without ``train.ema``)."""
+    ema: EMA | None = None
+    """The run's average of ``Method.ema_modules()`` (``None`` without ``train.ema``)."""
 
 
 def plan_stages(stages: list[Stage], groups: list[str], total: int, optimizer: str, schedule: str) -> list[Span]:
