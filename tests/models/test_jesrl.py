@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 import torch
 from official import arrays, official_state_dict
+from safetensors.torch import load_file
 
 from genfer.core.config import make_config
 from genfer.core.errors import GenferError
 from genfer.data.batches import RecogniserBatches
 from genfer.data.tensors import TensorSet
+from genfer.engine import checkpoint as ck
+from genfer.engine.trainer import Trainer, train
 from genfer.models.jesrl import JESRL
 from genfer.models.jesrl.config import JESRLConfig
 from genfer.models.jesrl.method import bce_logits_noisy, forward_g
@@ -267,8 +270,6 @@ def test_stages_alternate_gan_and_recogniser_with_their_optimizers():
 
 
 def test_recogniser_stage_adopts_the_averaged_generator(tiny_cfg):
-    from genfer.engine.trainer import Trainer
-
     t = Trainer(tiny_cfg("jesrl", "train.ema=0.5", "train.max_steps=5", "train.name=ema"))
     assert t.method.ema_modules() == ["Enc", "Dec"]
     t.fit(stop_after=2)  # perceptual, gan_0
@@ -283,11 +284,6 @@ def test_recogniser_stage_adopts_the_averaged_generator(tiny_cfg):
 
 
 def test_resuming_inside_a_recogniser_stage_with_ema_equals_a_straight_run(tiny_cfg):
-    from safetensors.torch import load_file
-
-    from genfer.engine import checkpoint as ck
-    from genfer.engine.trainer import Trainer, train
-
     common = ["train.ema=0.5", "train.max_steps=5", "train.ckpt_every=1", "model.rec_epoch_steps=2"]
     straight = train(tiny_cfg("jesrl", *common, "train.name=straight"))
     t = Trainer(tiny_cfg("jesrl", *common, "train.name=cut"))

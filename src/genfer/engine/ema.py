@@ -74,9 +74,7 @@ class EMA:
         """Inside, the live networks hold the averaged weights; the trained ones come back after."""
         live = self.params | self.buffers
         saved = {k: t.detach().clone() for k, t in live.items()}
-        with torch.no_grad():
-            for k, t in live.items():
-                t.copy_(self.shadow[k])
+        self.adopt()
         try:
             yield
         finally:
