@@ -4,11 +4,12 @@ Generator(256, 512, 8, channel multiplier 2), batch 8 of random W+, fixed weight
 (genfer's seeded initialisation, loaded key for key into the re-enactment,
 ``benchmarks/reference_stylegan2_rosinality.py``). Each (implementation, precision) runs in its own
 process, alternating genfer / release, so the peak RSS is that process's own. Per process: a batch-1
-warm-up forward, then the timed forward (``no_grad``) and the timed forward + backward of the mean
-square of the image. Wall and CPU seconds, and ``ru_maxrss``. The parent checks once that both
+warm-up forward, then ``--reps`` timed forwards (``no_grad``) and as many timed forward + backwards of
+the mean square of the image. Wall and CPU seconds (medians; every call's wall time is in the JSON,
+the first one paying for fresh memory), and ``ru_maxrss``. The parent checks once that both
 implementations give the same image (max |diff|).
 
-    python benchmarks/stylegan2_speed.py --threads 2 --batch 8 [--precisions fp32 bf16] [--json OUT]
+    python benchmarks/stylegan2_speed.py --threads 2 --batch 8 [--reps 3] [--precisions fp32 bf16] [--json OUT]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -28,7 +30,7 @@ from allocation import add_allocator_arg, apply_allocator  # benchmarks/, the sc
 HERE = Path(__file__).resolve().parent
 
 
-def child(impl: str, precision: str, batch: int, threads: int, allocator: str = "genfer") -> dict:
+def child(impl: str, precision: str, batch: int, threads: int, allocator: str = "genfer", reps: int = 3) -> dict:
     apply_allocator(allocator, impl)
     import torch
 
@@ -58,16 +60,31 @@ def child(impl: str, precision: str, batch: int, threads: int, allocator: str = 
     with torch.no_grad(), ctx():
         fwd(w[:1])
     out = {"impl": impl, "precision": precision, "batch": batch, "threads": threads, "params": params}
-    t, c = time.perf_counter(), time.process_time()
-    with torch.no_grad(), ctx():
-        fwd(w)
-    out |= {"forward_s": time.perf_counter() - t, "forward_cpu_s": time.process_time() - c,
+
+    def timed(fn) -> tuple[list[float], list[float]]:
+        walls, cpus = [], []
+        for _ in range(reps):
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            walls.append(time.perf_counter() - t)
+            cpus.append(time.process_time() - c)
+        return walls, cpus
+
+    def forward():
+        with torch.no_grad(), ctx():
+            fwd(w)
+
+    def forward_backward():
+        with ctx():
+            img = fwd(w)
+        img.float().square().mean().backward()
+
+    walls, cpus = timed(forward)
+    out |= {"forward_runs_s": walls, "forward_s": statistics.median(walls), "forward_cpu_s": statistics.median(cpus),
             "rss_after_forward_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    t, c = time.perf_counter(), time.process_time()
-    with ctx():
-        img = fwd(w)
-    img.float().square().mean().backward()
-    out |= {"forward_backward_s": time.perf_counter() - t, "forward_backward_cpu_s": time.process_time() - c,
+    walls, cpus = timed(forward_backward)
+    out |= {"forward_backward_runs_s": walls, "forward_backward_s": statistics.median(walls),
+            "forward_backward_cpu_s": statistics.median(cpus),
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     return out
 
@@ -97,12 +114,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    ap.add_argument("--reps", type=int, default=3, help="timed calls of each kind; figures are their median")
     ap.add_argument("--json", help="write the results here")
     add_allocator_arg(ap)
     ap.add_argument("--child", nargs=2, metavar=("IMPL", "PRECISION"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], args.batch, args.threads, args.allocator)))
+        print(json.dumps(child(args.child[0], args.child[1], args.batch, args.threads, args.allocator, args.reps)))
         return
     info = {"cpu": platform.processor() or _cpu_model(), "load_start": os.getloadavg(),
             "allocator": args.allocator, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -112,7 +130,7 @@ def main() -> None:
     for precision in args.precisions:
         for impl in ("genfer", "release"):
             cmd = [sys.executable, __file__, "--child", impl, precision, "--batch", str(args.batch),
-                   "--threads", str(args.threads), "--allocator", args.allocator]
+                   "--threads", str(args.threads), "--allocator", args.allocator, "--reps", str(args.reps)]
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
             row = json.loads(res.stdout.strip().splitlines()[-1]) | {"load": os.getloadavg()}
             print(json.dumps(row), flush=True)

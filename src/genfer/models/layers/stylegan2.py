@@ -6,9 +6,10 @@ encoders (pSp, e4e, ReStyle, StyleCLIP, IFER) load their checkpoints into. The f
 same; how they are computed differs where the release is slow on a CPU:
 
 - The upsampling modulated conv (a stride-2 transposed conv in the release) is computed as its
-  four phases: ordinary convs with the 2 x 2, 2 x 1, 1 x 2 and 1 x 1 taps of each output parity,
-  interleaved by ``pixel_shuffle`` (the same 9 taps); CPU transposed convolutions run at a third
-  to a half of the speed of ordinary ones.
+  four phases: ordinary convs with the 2 x 2, 2 x 1, 1 x 2 and 1 x 1 taps of each output parity
+  (the same 9 taps), each written straight into its interleaved place in the blur's zero-padded
+  input (one autograd function, whose backward only slices); CPU transposed convolutions run at a
+  third to a half of the speed of ordinary ones.
 - FIR resampling (``upfirdn2d``) is one depthwise convolution per call: a transposed depthwise
   conv of stride 2 for upsampling, a depthwise conv (of stride 2 when a 1 x 1 conv follows) for
   blurring and downsampling. The release's CPU path pads, reshapes and convolves every channel
@@ -16,7 +17,9 @@ same; how they are computed differs where the release is slow on a CPU:
 - Modulated convolution builds per-sample demodulated weights and runs one convolution grouped by
   sample, as the release does: on a CPU this is as fast as a dense convolution, and it keeps no
   activation-sized products (scaling the input and output instead costs four passes over the
-  activations and keeps two more of them for the backward pass).
+  activations and keeps two more of them for the backward pass). The weights are the shared
+  weight times one ``[B, C_out, C_in]`` factor, written in one pass; the demodulation comes from
+  ``s^2 @ sum_kk w^2``, so no per-sample weight is squared or summed, in either pass.
 - Noise injection, bias and leaky ReLU (x sqrt 2) are one autograd function that writes one tensor
   and keeps only it (and the noise map) for the backward pass; the release's CPU path writes four
   (``x + w n``, ``+ b``, leaky ReLU, ``x sqrt 2``). It stays twice differentiable, as R1 and the
@@ -86,9 +89,43 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[
     return _pad(out, -start, size + start - out.shape[-1])
 
 
+def _format_of(x: Tensor) -> torch.memory_format:
+    """``x``'s memory format (channels-last or contiguous), so new activations follow it."""
+    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if cl else torch.contiguous_format
+
+
 def _pad(x: Tensor, before: int, after: int) -> Tensor:
     """Zero-pad (or crop, when negative) both spatial sides of ``x``."""
     return F.pad(x, [before, after, before, after])
+
+
+class _Interleave(torch.autograd.Function):
+    """Four phases ``[B, C, h, w]`` -> ``[B, C, *size]``: phase ``(a, b)`` at rows ``pad + a :: 2``,
+    columns ``pad + b :: 2``, zeros elsewhere. The backward slices the phases back out (autograd's
+    slice assignment would clone the whole buffer's gradient once per phase)."""
+
+    @staticmethod
+    def forward(ctx, size: tuple[int, int], pad: int, *phases: Tensor) -> Tensor:
+        p0 = phases[0]
+        h, w = p0.shape[-2:]
+        buf = torch.empty(*p0.shape[:2], *size, dtype=p0.dtype, device=p0.device, memory_format=_format_of(p0))
+        buf[..., :pad, :].zero_()
+        buf[..., pad + 2 * h:, :].zero_()
+        buf[..., :, :pad].zero_()
+        buf[..., :, pad + 2 * w:].zero_()
+        for i, ph in enumerate(phases):
+            a, b = divmod(i, 2)
+            buf[..., pad + a:pad + 2 * h:2, pad + b:pad + 2 * w:2] = ph
+        ctx.pad, ctx.hw = pad, (h, w)
+        return buf
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        pad, (h, w) = ctx.pad, ctx.hw
+        fmt = _format_of(g)
+        return (None, None, *(g[..., pad + a:pad + 2 * h:2, pad + b:pad + 2 * w:2].contiguous(memory_format=fmt)
+                              for a in (0, 1) for b in (0, 1)))
 
 
 class _BiasLeakyReLU(torch.autograd.Function):
@@ -309,43 +346,62 @@ class ModulatedConv2d(nn.Module):
     def forward(self, x: Tensor, style: Tensor) -> Tensor:
         """``x [B, C_in, H, W]``, ``style [B, style_dim]`` -> ``[B, C_out, H', W']`` (H' = 2H, H/2 or H)."""
         b, cin, h, wd = x.shape
-        cout, k = self.out_channel, self.kernel_size
-        s = self.modulation(style)  # [B, C_in]
-        w = self.weight * self.scale * s.view(b, 1, cin, 1, 1)  # per-sample weights [B, C_out, C_in, k, k]
+        cout = self.out_channel
+        weight = self.weight[0] * self.scale  # [C_out, C_in, k, k], shared
+        factor = self.modulation(style).view(b, 1, cin)  # [B, 1, C_in]
         if self.demodulate:
-            w = w * torch.rsqrt(w.square().sum([2, 3, 4]) + self.eps).view(b, cout, 1, 1, 1)
-        w = w.to(x.dtype)
+            # sum over (C_in, k, k) of (weight * s)^2 == s^2 @ (sum over k, k of weight^2): no per-sample square
+            energy = factor.square().view(b, cin) @ weight.square().sum([2, 3]).t()  # [B, C_out]
+            factor = factor * torch.rsqrt(energy + self.eps).view(b, cout, 1)  # [B, C_out, C_in]
         if self.upsample:
-            out = self._up(x.reshape(1, b * cin, h, wd), w)
-            extra = 2 * ((k + 1) // 2) - k  # zero rows/columns the phases add beyond the transposed conv's output
-            return upfirdn2d(out, self.blur.kernel, pad=(self.blur.pad[0], self.blur.pad[1] - extra))
+            return self._up(x.reshape(1, b * cin, h, wd), weight, factor)
+        w = self._per_sample(weight, factor, b, x.dtype)
         if self.downsample:
             x = self.blur(x)
-            out = F.conv2d(x.reshape(1, b * cin, *x.shape[2:]), w.view(b * cout, cin, k, k), stride=2, groups=b)
+            out = F.conv2d(x.reshape(1, b * cin, *x.shape[2:]), w, stride=2, groups=b)
         else:
-            out = F.conv2d(x.reshape(1, b * cin, h, wd), w.view(b * cout, cin, k, k), padding=self.padding, groups=b)
+            out = F.conv2d(x.reshape(1, b * cin, h, wd), w, padding=self.padding, groups=b)
         return out.view(b, cout, out.shape[-2], out.shape[-1])
 
-    def _up(self, xg: Tensor, w: Tensor) -> Tensor:
-        """The stride-2 transposed conv of ``xg [1, B C_in, H, W]`` with ``w``, as its four phases.
+    @staticmethod
+    def _per_sample(weight: Tensor, factor: Tensor, b: int, dtype: torch.dtype) -> Tensor:
+        """``weight [C_out, C_in, kh, kw]`` times ``factor [B, C_out or 1, C_in]`` -> ``[B C_out, C_in, kh, kw]``.
+
+        One pass over the per-sample weights, and their gradient reduces straight onto the shared
+        weight and the [B, C_out, C_in] factor.
+        """
+        w = weight[None] * factor[..., None, None]
+        return w.to(dtype).reshape(b * weight.shape[0], *weight.shape[1:])
+
+    def _up(self, xg: Tensor, weight: Tensor, factor: Tensor) -> Tensor:
+        """Stride-2 transposed conv of ``xg [1, B C_in, H, W]`` as its four phases, then the FIR blur.
 
         Output pixel ``2i + a`` of the transposed conv is ``sum_d x[i - d] w[a + 2d]``: phase ``(a, b)``
         is an ordinary conv with the taps of parity ``(a, b)`` (2 x 2, 2 x 1, 1 x 2, 1 x 1 for k = 3, the
-        transposed conv's 9 taps in all), and ``pixel_shuffle`` interleaves the phases. Returns
-        ``[B, C_out, 2 (H + K - 1), ...]`` (K = ceil(k / 2)): the transposed conv's output, then zeros.
+        transposed conv's 9 taps in all). Each phase is written straight into its interleaved place
+        in the blur's zero-padded input (no stack, shuffle or pad copies). Returns ``[B, C_out, 2H, 2W]``.
         """
-        bsz, cout, cin, k, _ = w.shape
-        k2 = (k + 1) // 2
+        cout, _, k, _ = weight.shape
+        bsz, k2 = factor.shape[0], (k + 1) // 2
         h, wd = xg.shape[-2:]
-        taps = [[(p, a + 2 * (k2 - 1 - p)) for p in range(k2) if a + 2 * (k2 - 1 - p) < k] for a in (0, 1)]
+        ph, pw = h + k2 - 1, wd + k2 - 1  # each phase's size; 2 ph covers the transposed conv's 2 (H - 1) + k
+        pad0, pad1 = self.blur.pad
+        pad1 -= 2 * k2 - k  # the phases' last row/column is already zero when k is odd
+        size = (pad0 + 2 * ph + max(pad1, 0), pad0 + 2 * pw + max(pad1, 0))
+        # parity a's first tap a + 2 (k2 - 1 - p) < k sits at phase offset p; flipped, its taps are every other one
+        first = [min(p for p in range(k2) if a + 2 * (k2 - 1 - p) < k) for a in (0, 1)]
+        flipped = weight.flip((2, 3))
         phases = []
-        for rows in taps:
-            for cols in taps:
-                wk = w[:, :, :, [r for _, r in rows]][..., [c for _, c in cols]]
-                o = F.conv2d(xg, wk.reshape(bsz * cout, cin, len(rows), len(cols)), padding=k2 - 1, groups=bsz)
-                phases.append(o[..., rows[0][0]:rows[0][0] + h + k2 - 1, cols[0][0]:cols[0][0] + wd + k2 - 1])
-        out = torch.stack(phases, 2).view(bsz, cout * 4, h + k2 - 1, wd + k2 - 1)
-        return F.pixel_shuffle(out, 2)
+        for a in (0, 1):
+            for c in (0, 1):
+                wk = self._per_sample(flipped[:, :, (k - 1 - a) % 2::2, (k - 1 - c) % 2::2], factor, bsz, xg.dtype)
+                o = F.conv2d(xg, wk, padding=k2 - 1, groups=bsz)
+                o = o[..., first[a]:first[a] + ph, first[c]:first[c] + pw]
+                phases.append(o.view(bsz, cout, ph, pw))
+        buf = _Interleave.apply(size, pad0, *phases)
+        if pad1 < 0:
+            buf = buf[..., :size[0] + pad1, :size[1] + pad1]
+        return F.conv2d(buf, _depthwise(self.blur.kernel.flip((0, 1)), cout, buf.dtype), groups=cout)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channel}, {self.out_channel}, {self.kernel_size}, upsample={self.upsample}, "
