@@ -77,25 +77,38 @@ def test_noise_bias_leaky_relu_value_and_double_backward():
     assert torch.autograd.gradcheck(noise_bias_leaky_relu, (x, nw, n1, b))
 
 
-@pytest.mark.parametrize("up,down", [(False, False), (True, False), (False, True)])
-def test_modulated_conv_equals_per_sample_weights(up, down):
-    """Input-side modulation equals the release's grouped conv with per-sample demodulated weights."""
+@pytest.mark.parametrize("up,down,k", [(False, False, 3), (True, False, 3), (True, False, 1), (True, False, 5),
+                                        (False, True, 3)])
+def test_modulated_conv_equals_per_sample_weights(up, down, k):
+    """The phases, the one-pass weights and the matmul demodulation equal the release's grouped conv
+    with per-sample demodulated weights (a transposed conv + blur when upsampling)."""
     torch.manual_seed(0)
-    m = ModulatedConv2d(6, 5, 3, 8, upsample=up, downsample=down).double()
+    m = ModulatedConv2d(6, 5, k, 8, upsample=up, downsample=down).double()
     x, s = torch.randn(3, 6, 8, 8, dtype=torch.float64), torch.randn(3, 8, dtype=torch.float64)
     style = m.modulation(s).view(3, 1, 6, 1, 1)
     w = m.scale * m.weight * style
     w = w * torch.rsqrt(w.pow(2).sum([2, 3, 4]) + 1e-8).view(3, 5, 1, 1, 1)
     if up:
-        wt = w.transpose(1, 2).reshape(3 * 6, 5, 3, 3)
-        ref = F.conv_transpose2d(x.reshape(1, 18, 8, 8), wt, stride=2, groups=3).view(3, 5, 17, 17)
+        wt = w.transpose(1, 2).reshape(3 * 6, 5, k, k)
+        ref = F.conv_transpose2d(x.reshape(1, 18, 8, 8), wt, stride=2, groups=3).view(3, 5, 14 + k, 14 + k)
         ref = native_upfirdn2d(ref, m.blur.kernel, pad=m.blur.pad)
+        assert ref.shape[-1] == 16
     elif down:
         xb = native_upfirdn2d(x, m.blur.kernel, pad=m.blur.pad)
         ref = F.conv2d(xb.reshape(1, 18, *xb.shape[-2:]), w.view(15, 6, 3, 3), stride=2, groups=3).view(3, 5, 4, 4)
     else:
         ref = F.conv2d(x.reshape(1, 18, 8, 8), w.view(15, 6, 3, 3), padding=1, groups=3).view(3, 5, 8, 8)
     assert torch.allclose(m(x, s), ref, atol=1e-10)
+
+
+def test_upsampling_modulated_conv_is_twice_differentiable():
+    """R1 and the path-length penalty differentiate through the phases' interleaving twice."""
+    torch.manual_seed(0)
+    m = ModulatedConv2d(2, 3, 3, 4, upsample=True).double()
+    x = torch.randn(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(2, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(m, (x, s))
+    assert torch.autograd.gradgradcheck(m, (x, s))
 
 
 def test_minibatch_stddev_groups_and_odd_batches():

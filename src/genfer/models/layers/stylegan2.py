@@ -389,11 +389,14 @@ class ModulatedConv2d(nn.Module):
         pad1 -= 2 * k2 - k  # the phases' last row/column is already zero when k is odd
         size = (pad0 + 2 * ph + max(pad1, 0), pad0 + 2 * pw + max(pad1, 0))
         # parity a's first tap a + 2 (k2 - 1 - p) < k sits at phase offset p; flipped, its taps are every other one
-        first = [min(p for p in range(k2) if a + 2 * (k2 - 1 - p) < k) for a in (0, 1)]
+        first = [next((p for p in range(k2) if a + 2 * (k2 - 1 - p) < k), None) for a in (0, 1)]
         flipped = weight.flip((2, 3))
         phases = []
         for a in (0, 1):
             for c in (0, 1):
+                if first[a] is None or first[c] is None:  # k = 1: odd pixels get no tap
+                    phases.append(xg.new_zeros(bsz, cout, ph, pw))
+                    continue
                 wk = self._per_sample(flipped[:, :, (k - 1 - a) % 2::2, (k - 1 - c) % 2::2], factor, bsz, xg.dtype)
                 o = F.conv2d(xg, wk, padding=k2 - 1, groups=bsz)
                 o = o[..., first[a]:first[a] + ph, first[c]:first[c] + pw]
