@@ -4,6 +4,9 @@ Both sides use genfer's networks with random weights (LPIPS-Alex and IR-SE50 too
 compute), so the ratio measures what each does per iteration, not different kernels, except where
 the release's modules compute differently, which the re-enactment reproduces:
 
+- the StyleGAN2 decoder as rosinality's native CPU path (``reference_stylegan2_rosinality.IFERGenerator``,
+  with the decoder's weights: per-channel ``upfirdn2d``, Python ``fused_leaky_relu``, a grouped
+  transposed conv per upsampling layer), as the release runs it without its CUDA kernels;
 - attention as explicit ``softmax(q k^T * scale + bias) v`` (genfer: ``scaled_dot_product_attention``),
   the encoder's three auxiliary maps computed in every forward, the interleaved global query
   (``faithful``);
@@ -44,6 +47,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from reference_stylegan2_rosinality import IFERGenerator  # noqa: E402  (benchmarks/, the script's folder)
 
 from genfer.core.config import make_config  # noqa: E402
 from genfer.data.augment_batch import smooth_one_hot, soft_target_cross_entropy  # noqa: E402
@@ -118,6 +123,20 @@ def release_kernels():
         gcvit.WindowAttention.forward = original
 
 
+_RELEASE_DECODERS: dict[int, IFERGenerator] = {}
+
+
+def release_decoder(m: ASIT) -> IFERGenerator:
+    """rosinality's generator on its native CPU path (as IFER calls it), with ``m.decoder``'s weights."""
+    if id(m) not in _RELEASE_DECODERS:
+        d = m.decoder
+        r = IFERGenerator(d.size, d.style_dim, n_mlp=len(d.style) - 1,
+                          channel_multiplier=d.channels[64] // 256)
+        r.load_state_dict(d.state_dict())
+        _RELEASE_DECODERS[id(m)] = r.train(d.training).requires_grad_(False)
+    return _RELEASE_DECODERS[id(m)]
+
+
 def release_encode(enc, x):
     """The release's ``GCViT.forward``: codes, structure and the three auxiliary maps, always."""
     return enc(x, feats=True)
@@ -141,7 +160,7 @@ def genfer_asit_step(m: ASIT, opts, groups, x, step, precision):
 
 def release_asit_step(m: ASIT, opt_e, opt_d, x, precision):
     """The coach's loop body (see the module docstring), with genfer's networks."""
-    enc, dec, critic = m.encoder, m.decoder, m.critic
+    enc, dec, critic = m.encoder, release_decoder(m), m.critic
     dec.requires_grad_(True)  # the release never freezes the decoder, LPIPS or IR-SE50
     m.lpips.requires_grad_(True)
     m.idnet.requires_grad_(True)
@@ -293,7 +312,7 @@ def bench_inference(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -
         am.encoder.faithful = True
         with release_kernels(), torch.no_grad(), autocast(prec, xi.device):
             codes, _, _ = release_encode(am.encoder, xi.float() / 127.5 - 1)
-            am.decoder([codes + am.latent_avg], input_is_latent=True, randomize_noise=False)
+            release_decoder(am)([codes + am.latent_avg], input_is_latent=True, randomize_noise=False)
 
     def rel_classify(i: int) -> None:
         cm.encoder.faithful = True

@@ -217,3 +217,29 @@ class Generator(nn.Module):
             skip = rgb(out, latent[:, i + 2], skip)
             i += 2
         return skip
+
+
+class IFERGenerator(Generator):
+    """rosinality's generator as IFER calls it (its two additions: a structure code replacing the
+    constant input, and the second StyledConv's output at 64, 32 and 16 px returned)."""
+
+    def forward(self, styles, constant=None, return_latents=False, input_is_latent=False, noise=None,
+                randomize_noise=True, return_features=False):
+        s = styles[0] if input_is_latent else self.style(styles[0])
+        latent = s if s.ndim == 3 else s.unsqueeze(1).repeat(1, self.n_latent, 1)
+        if noise is None and not randomize_noise:
+            noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+        noise = noise or [None] * self.num_layers
+        out = self.input(latent) if constant is None else constant.contiguous()  # the release encoder's is NCHW
+        out = self.conv1(out, latent[:, 0], noise=noise[0])
+        skip = self.to_rgb1(out, latent[:, 1])
+        feats, i = {}, 1
+        for c1, c2, n1, n2, rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs):
+            out = c1(out, latent[:, i], noise=n1)
+            out = c2(out, latent[:, i + 1], noise=n2)
+            if out.shape[-1] in (64, 32, 16):
+                feats[out.shape[-1]] = out
+            skip = rgb(out, latent[:, i + 2], skip)
+            i += 2
+        res = (skip, latent if return_latents else None)
+        return (*res, [feats[k] for k in (64, 32, 16) if k in feats]) if return_features else res

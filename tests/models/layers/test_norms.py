@@ -29,6 +29,28 @@ def test_instance_norm_relu_gradcheck(affine, channels_last):
     assert torch.autograd.gradcheck(_InstanceNormReLU.apply, (x, w, b, 1e-3))
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_instance_norm_relu_under_bf16_autocast(channels_last):
+    """bf16 activations with fp32 parameters (autocast): gradients in each one's dtype, within bf16 rounding."""
+    torch.manual_seed(0)
+    x0 = torch.randn(2, 4, 8, 8) * 2 + 1
+    if channels_last:
+        x0 = x0.contiguous(memory_format=torch.channels_last)
+    w0, b0, gy = torch.rand(4) + 0.5, torch.randn(4), torch.randn(2, 4, 8, 8)
+    grads = []
+    for dtype in (torch.float64, torch.bfloat16):
+        x = x0.to(dtype).requires_grad_()
+        w, b = (t.to(torch.float64 if dtype == torch.float64 else torch.float32).requires_grad_() for t in (w0, b0))
+        with torch.autocast("cpu", torch.bfloat16, enabled=dtype == torch.bfloat16):
+            y = instance_norm_relu(x, w, b, 1e-3)
+        y.backward(gy.to(y.dtype))
+        grads.append((x.grad, w.grad, b.grad))
+    (rx, rw, rb), (gx, gw, gb) = grads
+    assert gx.dtype == torch.bfloat16 and gw.dtype == gb.dtype == torch.float32
+    for got, ref in ((gx, rx), (gw, rw), (gb, rb)):
+        assert (got.double() - ref).norm() / ref.norm() < 0.1
+
+
 def test_instance_norm_relu_matches_torch_ops():
     torch.manual_seed(0)
     x = torch.randn(4, 6, 8, 8).to(memory_format=torch.channels_last).requires_grad_()
