@@ -74,6 +74,7 @@ def test_instance_norm_keeps_the_memory_format_and_nn_names(affine):
     y = torch.randn(2, 5, 8, 8).to(memory_format=torch.channels_last)
     norm = InstanceNorm2d(5, eps=1e-3, affine=affine)
     assert set(norm.state_dict()) == set(torch.nn.InstanceNorm2d(5, affine=affine).state_dict())
+    assert repr(norm) == f"InstanceNorm2d(5, eps=0.001, affine={affine})"
     if affine:
         with torch.no_grad():
             norm.weight.uniform_(0.5, 1.5)

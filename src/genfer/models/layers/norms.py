@@ -63,6 +63,22 @@ def instance_norm_relu(x: Tensor, weight: Tensor | None, bias: Tensor | None, ep
     return F.relu_(F.group_norm(x, x.shape[1], weight, bias, eps))
 
 
+def _instance_norm_channels_last(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+    """Instance norm of a channels-last ``x`` in broadcast ops (twice differentiable, as a gradient
+    penalty needs), for bf16 / fp16: there the native group-norm kernels (forward + backward) are
+    2.5-5x slower on channels-last tensors (AU critic shapes, Zen 4); in fp32 they are as fast or
+    faster. The per-channel factors are cast to ``x``'s dtype, so that no activation-sized operand
+    is converted under autocast."""
+    mean = x.mean((2, 3), keepdim=True)
+    xc = x - mean
+    var = xc.square().mean((2, 3), keepdim=True)
+    scale = torch.rsqrt(var.to(torch.promote_types(var.dtype, torch.float32)) + eps)
+    if weight is not None:
+        scale = scale * weight.view(1, -1, 1, 1)
+    y = xc * scale.to(x.dtype)
+    return y if bias is None else y + bias.to(x.dtype).view(1, -1, 1, 1)
+
+
 class InstanceNorm2d(nn.Module):
     """Instance normalisation that keeps the input's memory format.
 
@@ -70,7 +86,8 @@ class InstanceNorm2d(nn.Module):
     (each sample's channels are normalised over H x W with the biased variance), computed as a
     group norm with one channel per group. Unlike ``nn.InstanceNorm2d``, which copies a
     ``channels_last`` input to contiguous NCHW and returns NCHW, this runs on either format and its
-    CPU kernel is also faster on contiguous inputs. Parameters are named ``weight``/``bias`` like
+    CPU kernel is also faster on contiguous inputs; bf16 / fp16 channels-last inputs take broadcast
+    ops instead (``_instance_norm_channels_last``). Parameters are named ``weight``/``bias`` like
     the ``nn`` module's, so state dicts carry over.
 
     Args:
@@ -96,22 +113,6 @@ class InstanceNorm2d(nn.Module):
         if x.dtype in (torch.bfloat16, torch.float16) and _format(x) == torch.channels_last:
             return _instance_norm_channels_last(x, self.weight, self.bias, self.eps)
         return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
-
-
-def _instance_norm_channels_last(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
-    """Instance norm of a channels-last ``x`` in broadcast ops (twice differentiable, as a gradient
-    penalty needs), for bf16 / fp16: there the native group-norm kernels (forward + backward) are
-    2.5-5x slower on channels-last tensors (AU critic shapes, Zen 4); in fp32 they are as fast or
-    faster. The per-channel factors are cast to ``x``'s dtype, so that no activation-sized operand
-    is converted under autocast."""
-    mean = x.mean((2, 3), keepdim=True)
-    xc = x - mean
-    var = xc.square().mean((2, 3), keepdim=True)
-    scale = torch.rsqrt(var.to(torch.promote_types(var.dtype, torch.float32)) + eps)
-    if weight is not None:
-        scale = scale * weight.view(1, -1, 1, 1)
-    y = xc * scale.to(x.dtype)
-    return y if bias is None else y + bias.to(x.dtype).view(1, -1, 1, 1)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, affine={self.affine}"
