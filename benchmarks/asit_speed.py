@@ -123,18 +123,12 @@ def release_kernels():
         gcvit.WindowAttention.forward = original
 
 
-_RELEASE_DECODERS: dict[int, IFERGenerator] = {}
-
-
 def release_decoder(m: ASIT) -> IFERGenerator:
     """rosinality's generator on its native CPU path (as IFER calls it), with ``m.decoder``'s weights."""
-    if id(m) not in _RELEASE_DECODERS:
-        d = m.decoder
-        r = IFERGenerator(d.size, d.style_dim, n_mlp=len(d.style) - 1,
-                          channel_multiplier=d.channels[64] // 256)
-        r.load_state_dict(d.state_dict())
-        _RELEASE_DECODERS[id(m)] = r.train(d.training).requires_grad_(False)
-    return _RELEASE_DECODERS[id(m)]
+    d = m.decoder
+    r = IFERGenerator(d.size, d.style_dim, n_mlp=len(d.style) - 1, channel_multiplier=d.channels[64] // 256)
+    r.load_state_dict(d.state_dict())
+    return r.train(d.training).requires_grad_(False)
 
 
 def release_encode(enc, x):
@@ -158,9 +152,9 @@ def genfer_asit_step(m: ASIT, opts, groups, x, step, precision):
     run_iteration(m, {"image": x}, opts, groups, step, precision=precision)
 
 
-def release_asit_step(m: ASIT, opt_e, opt_d, x, precision):
-    """The coach's loop body (see the module docstring), with genfer's networks."""
-    enc, dec, critic = m.encoder, release_decoder(m), m.critic
+def release_asit_step(m: ASIT, dec: IFERGenerator, opt_e, opt_d, x, precision):
+    """The coach's loop body (see the module docstring), with genfer's networks and the release's decoder ``dec``."""
+    enc, critic = m.encoder, m.critic
     dec.requires_grad_(True)  # the release never freezes the decoder, LPIPS or IR-SE50
     m.lpips.requires_grad_(True)
     m.idnet.requires_grad_(True)
@@ -273,6 +267,7 @@ def bench_asit(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dic
     m = build_asit(faithful=False)
     groups = {n: [p for mod in mods for p in mod.parameters()] for n, mods in m.groups().items()}
     opts = {n: make_opt(a, ps, "ranger") for n, ps in groups.items()}
+    rdec = release_decoder(m)
 
     def genfer(i: int) -> None:
         m.encoder.faithful = False
@@ -280,7 +275,7 @@ def bench_asit(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dic
 
     def release(i: int) -> None:
         m.encoder.faithful = True
-        release_asit_step(m, opts["E"], opts["D"], x, prec)
+        release_asit_step(m, rdec, opts["E"], opts["D"], x, prec)
 
     tg, tr = alternate(watch, rss, f"asit_{prec}", genfer, release, a.reps)
     return {"genfer_s": tg, "release_s": tr, "ratio": tr / tg}
@@ -307,12 +302,13 @@ def bench_ifer(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dic
 def bench_inference(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dict:
     xi = torch.randint(0, 256, (a.infer_batch, 3, 256, 256), dtype=torch.uint8, generator=g)
     am, cm = build_asit(False).eval(), build_ifer(False).eval()
+    rdec = release_decoder(am)
 
     def rel_invert(i: int) -> None:
         am.encoder.faithful = True
         with release_kernels(), torch.no_grad(), autocast(prec, xi.device):
             codes, _, _ = release_encode(am.encoder, xi.float() / 127.5 - 1)
-            release_decoder(am)([codes + am.latent_avg], input_is_latent=True, randomize_noise=False)
+            rdec([codes + am.latent_avg], input_is_latent=True, randomize_noise=False)
 
     def rel_classify(i: int) -> None:
         cm.encoder.faithful = True

@@ -206,17 +206,23 @@ class Generator(nn.Module):
 
     def forward(self, latent, noise=None):
         """W+ ``[B, n_latent, style_dim]`` -> image (fresh noise unless ``noise`` is given)."""
+        return self.synthesis(latent, noise)[0]
+
+    def synthesis(self, latent, noise=None, constant=None, sides=()):
+        """The image and, for each side in ``sides``, the second StyledConv's output ``{side: [B, C, side, side]}``."""
         noise = noise or [None] * self.num_layers
-        out = self.input(latent)
+        out = self.input(latent) if constant is None else constant
         out = self.conv1(out, latent[:, 0], noise=noise[0])
         skip = self.to_rgb1(out, latent[:, 1])
-        i = 1
+        feats, i = {}, 1
         for c1, c2, n1, n2, rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs):
             out = c1(out, latent[:, i], noise=n1)
             out = c2(out, latent[:, i + 1], noise=n2)
+            if out.shape[-1] in sides:
+                feats[out.shape[-1]] = out
             skip = rgb(out, latent[:, i + 2], skip)
             i += 2
-        return skip
+        return skip, feats
 
 
 class IFERGenerator(Generator):
@@ -229,17 +235,7 @@ class IFERGenerator(Generator):
         latent = s if s.ndim == 3 else s.unsqueeze(1).repeat(1, self.n_latent, 1)
         if noise is None and not randomize_noise:
             noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
-        noise = noise or [None] * self.num_layers
-        out = self.input(latent) if constant is None else constant.contiguous()  # the release encoder's is NCHW
-        out = self.conv1(out, latent[:, 0], noise=noise[0])
-        skip = self.to_rgb1(out, latent[:, 1])
-        feats, i = {}, 1
-        for c1, c2, n1, n2, rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2], self.to_rgbs):
-            out = c1(out, latent[:, i], noise=n1)
-            out = c2(out, latent[:, i + 1], noise=n2)
-            if out.shape[-1] in (64, 32, 16):
-                feats[out.shape[-1]] = out
-            skip = rgb(out, latent[:, i + 2], skip)
-            i += 2
+        constant = None if constant is None else constant.contiguous()  # the release encoder's is NCHW
+        skip, feats = self.synthesis(latent, noise, constant, (64, 32, 16) if return_features else ())
         res = (skip, latent if return_latents else None)
         return (*res, [feats[k] for k in (64, 32, 16) if k in feats]) if return_features else res

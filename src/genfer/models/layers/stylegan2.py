@@ -89,12 +89,6 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[
     return _pad(out, -start, size + start - out.shape[-1])
 
 
-def _format_of(x: Tensor) -> torch.memory_format:
-    """``x``'s memory format (channels-last or contiguous), so new activations follow it."""
-    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    return torch.channels_last if cl else torch.contiguous_format
-
-
 def _pad(x: Tensor, before: int, after: int) -> Tensor:
     """Zero-pad (or crop, when negative) both spatial sides of ``x``."""
     return F.pad(x, [before, after, before, after])
@@ -109,7 +103,7 @@ class _Interleave(torch.autograd.Function):
     def forward(ctx, size: tuple[int, int], pad: int, *phases: Tensor) -> Tensor:
         p0 = phases[0]
         h, w = p0.shape[-2:]
-        buf = torch.empty(*p0.shape[:2], *size, dtype=p0.dtype, device=p0.device, memory_format=_format_of(p0))
+        buf = p0.new_empty(*p0.shape[:2], *size)
         buf[..., :pad, :].zero_()
         buf[..., pad + 2 * h:, :].zero_()
         buf[..., :, :pad].zero_()
@@ -123,8 +117,7 @@ class _Interleave(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         pad, (h, w) = ctx.pad, ctx.hw
-        fmt = _format_of(g)
-        return (None, None, *(g[..., pad + a:pad + 2 * h:2, pad + b:pad + 2 * w:2].contiguous(memory_format=fmt)
+        return (None, None, *(g[..., pad + a:pad + 2 * h:2, pad + b:pad + 2 * w:2].contiguous()
                               for a in (0, 1) for b in (0, 1)))
 
 
