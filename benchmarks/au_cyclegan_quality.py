@@ -7,6 +7,9 @@ Figures (issue 5 acceptance):
   disjoint from everything else, half prototype AU vectors, half random sparse ones so that it
   cannot infer one AU from another) reads the AUs of the edited images. Reported: mean absolute
   error over all 17 AUs (0..5 scale), over the AUs the target activates (>= 0.5), and per AU.
+- single-AU response: per AU, how far the AU judge's reading moves when an edit sets that AU to 5
+  instead of 0 (the face's other AUs kept), against the same move on SynthFace renders; the
+  smallest ratio over the grid's AUs (``GRID_AUS``) says whether the edit grid shows each change.
 - identity kept: an identity classifier over the held-out identities, trained on other renders
   of them, names the source identity of the edited image.
 - references on the same faces and targets: the judge's error on faces *rendered* with the
@@ -40,17 +43,18 @@ import torch
 
 from genfer.data.aus import AU_NAMES, NUM_AUS
 from genfer.data.synthface import render, sample_aus, split_identities
+from genfer.data.synthface.params import sparse_aus
 from genfer.engine.checkpoint import load_method
 from genfer.judges import judge_accuracy, judge_predict, train_judge
+from genfer.models.au_cyclegan.editing import GRID_AUS
 
 JUDGE_POOL = 50_000
 """First identity id of the AU judge's training renders (disjoint from train and test ids)."""
 
 
-def random_sparse_aus(n: int, g: torch.Generator, p: float = 0.3) -> torch.Tensor:
-    """[n, 17] intensities: each AU present with probability ``p`` at U(0.5, 5), else 0."""
-    on = torch.rand(n, NUM_AUS, generator=g) < p
-    return torch.where(on, 0.5 + 4.5 * torch.rand(n, NUM_AUS, generator=g), torch.zeros(n, NUM_AUS))
+def random_sparse_aus(n: int, g: torch.Generator) -> torch.Tensor:
+    """[n, 17] intensities: each AU present with probability 0.3 at U(0.5, 5), else 0."""
+    return sparse_aus(torch.rand(n, NUM_AUS, generator=g), torch.rand(n, NUM_AUS, generator=g))
 
 
 def train_au_judge(size: int, channels: int, seed: int, steps: int, width: int, n_ids: int = 60, per_id: int = 80):
@@ -101,6 +105,30 @@ def judge_report(cfg, test_ids: list[int], au_judge, id_judge, n: int = 400) -> 
     err = (judge_predict(au_judge, imgs).clamp(0, 1) * 5 - aus).abs()
     return {"au_judge_mae_all": float(err.mean()), "au_judge_mae_active": float(err[aus >= 0.5].mean()),
             "id_judge_acc": judge_accuracy(id_judge, imgs, who)}
+
+
+def single_au_response(method, au_judge, faces: torch.Tensor, aus: torch.Tensor, rerender) -> dict:
+    """Per AU: how far the judge's reading of that AU moves when the edit sets it to 5 instead of 0
+    (the face's other AUs kept), on G's edits and on SynthFace's renders of the same targets.
+
+    ``ratio`` = edit / render: the share of the renderer's own change that the edit shows (the
+    grid's "each single-AU change shows clearly" as a number). ``rerender(aus)`` renders the faces
+    wearing ``aus`` [n, 17].
+    """
+    out = {}
+    for k, name in enumerate(AU_NAMES):
+        moved = {}
+        for kind in ("edit", "render"):
+            reads = []
+            for v in (0.0, 5.0):
+                a = aus.clone()
+                a[:, k] = v
+                imgs = method.edit(faces, a) if kind == "edit" else rerender(a)
+                reads.append(judge_predict(au_judge, imgs)[:, k].clamp(0, 1).mean() * 5)
+            moved[kind] = float(reads[1] - reads[0])
+        out[name] = {**{k_: round(v, 3) for k_, v in moved.items()},
+                     "ratio": round(moved["edit"] / max(moved["render"], 1e-6), 3)}
+    return out
 
 
 def train_run(cfg, minutes: float, snapshots: list[int]) -> tuple[Path, dict]:
@@ -254,6 +282,9 @@ def main() -> None:
         # (far lower on the edits than the judge's error = G satisfies the critic without a visible edit)
         "critic_au_mae_real": float((method.estimate_aus(faces) - src_aus).abs().mean()),
         "critic_au_mae_edited": float((method.estimate_aus(edited) - target).abs().mean()),
+        "single_au": single_au_response(
+            method, au_judge, faces[:100], src_aus[:100],
+            lambda a: render(torch.tensor(test_ids)[who[:100]], a, size, ch, seed, nuisance_seed=keys[:100])),
         "steps": _snapshot_step(args.run) or facts.get("steps"),
         "critic_nonfinite": critic_nonfinite(Path(args.run), _snapshot_step(args.run)),
         "faces": n,
@@ -266,11 +297,12 @@ def main() -> None:
     for key in ("edited", "reference_rendered_target", "reference_unedited_input", "reference_reconstruction_own_aus"):
         if key != "edited":
             res[key].pop("per_au")
+    res["single_au_min_ratio_grid_aus"] = min(res["single_au"][a]["ratio"] for a in GRID_AUS)
     print(json.dumps(res, indent=2))
     Path(args.run, "quality.json").write_text(json.dumps(res, indent=2))
     if args.grid_out:
         from genfer.core.imaging import save_grid
-        from genfer.models.au_cyclegan.editing import GRID_AUS, single_au_grid
+        from genfer.models.au_cyclegan.editing import single_au_grid
 
         # top: G's single-AU edits of held-out faces (other AUs kept at the face's own); below each,
         # the same targets rendered by SynthFace (what the edit should look like)

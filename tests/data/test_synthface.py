@@ -166,6 +166,24 @@ def test_sample_aus_follows_prototypes():
     assert torch.equal(aus, sample_aus(e, torch.Generator().manual_seed(0)))
 
 
+def test_mixed_au_draw_decorrelates_every_second_image():
+    proto = SynthFace(40, 10, size=32, channels=3)
+    mixed = SynthFace(40, 10, size=32, channels=3, au_draw="mixed")
+    assert torch.equal(proto.aus[::2], mixed.aus[::2]) and torch.equal(proto.images[::2], mixed.images[::2])
+    sparse = mixed.aus[1::2]
+    on = sparse > 0
+    assert sparse[on].min() >= 0.5 and sparse.max() <= 5
+    assert 0.2 < on.float().mean() < 0.4  # each AU present with probability 0.3
+    # prototypes tie AU25 to AU12 or AU26; the independent draws show it without both
+    alone = (sparse[:, au_index("AU25")] > 0) & (sparse[:, au_index("AU12")] == 0) & (sparse[:, au_index("AU26")] == 0)
+    assert alone.sum() > 10
+    # the images wear their (new) AUs
+    again = render(mixed.identities[:4], mixed.aus[:4], size=32, channels=3, nuisance_seed=mixed.indices[:4])
+    assert torch.equal(again, mixed.images[:4]) and not torch.equal(mixed.images[1], proto.images[1])
+    with pytest.raises(ValueError, match="au_draw"):
+        SynthFace(1, 1, size=32, au_draw="random")
+
+
 def test_splits_are_disjoint_and_labels_balanced():
     train, test = split_identities(10, 5)
     assert train == list(range(10)) and test[0] == TEST_ID_START and len(test) == 5

@@ -74,7 +74,7 @@ def test_a_bad_config_value_is_a_usage_error_before_any_work(override, message, 
 def test_every_range_is_checked_where_configs_are_built():
     for bad in ("train.epochs=0", "train.log_every=0", "train.max_minutes=-1", "optim.final_lr_ratio=2",
                 "optim.weight_decay=-0.1", "data.synth_per_identity=0", "train.accumulate=0",
-                "optim.group_lr={G: -1}", "train.max_nonfinite=0"):
+                "optim.group_lr={G: -1}", "train.max_nonfinite=0", "data.synth_au_draw=random"):
         with pytest.raises(ConfigError, match=bad.split("=")[0].split("{")[0]):
             make_config("tdgan", "tiny", [bad])
     for preset in ("tiny", "demo"):  # what genfer ships passes

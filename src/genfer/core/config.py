@@ -95,6 +95,9 @@ class DataConfig:
         synth_test_identities: held-out SynthFace identities of the expression test set.
         synth_test_per_identity: SynthFace test images per held-out identity.
         synth_seed: seed of the SynthFace parameter draw (independent of ``train.seed``).
+        synth_au_draw: how SynthFace draws each image's AUs: ``prototype`` (from its expression's
+            FACS prototype) or ``mixed`` (every second image with independent sparse AUs, for AU
+            models that must tell each AU apart; see ``genfer.data.synthface.dataset.AU_DRAWS``).
         augment: the paper's training transform on expression images: resize to 9/8 of the size,
             random crop back to the size, random horizontal flip.
     """
@@ -108,6 +111,7 @@ class DataConfig:
     synth_test_identities: int = 10
     synth_test_per_identity: int = 50
     synth_seed: int = 0
+    synth_au_draw: str = "prototype"
     augment: bool = True
 
     def __post_init__(self) -> None:
@@ -115,6 +119,8 @@ class DataConfig:
                   "synth_test_identities", "synth_test_per_identity")
         for n in ("expressions", "faces"):
             check_range(f"data.{n}", getattr(self, n), bool(getattr(self, n)), "synthface or READER:PATH")
+        check_range("data.synth_au_draw", self.synth_au_draw, self.synth_au_draw in ("prototype", "mixed"),
+                    "prototype or mixed")
 
 
 @dataclass

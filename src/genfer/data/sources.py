@@ -203,7 +203,7 @@ def _synthface(split: str, size: int, channels: int, cfg: RunConfig, role: str, 
         ids, per = train_ids[d.max_identities :], d.synth_per_identity
     else:
         ids, per = test_ids, d.synth_test_per_identity
-    ds = SynthFace(ids, per, size=size, channels=channels, seed=d.synth_seed)
+    ds = SynthFace(ids, per, size=size, channels=channels, seed=d.synth_seed, au_draw=d.synth_au_draw)
     identities = ds.identities
     if role == "faces":  # contiguous identity classes 0..K-1
         identities = torch.searchsorted(torch.tensor(sorted(ids)), identities)

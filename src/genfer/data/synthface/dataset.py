@@ -10,8 +10,13 @@ from torch.utils.data import Dataset
 
 from genfer.data.labels import BASIC7
 
-from .params import EXPRESSION_DRAWS, STREAM_EXPRESSION, aus_from_uniform, hash_uniform
+from .params import EXPRESSION_DRAWS, STREAM_EXPRESSION, aus_from_uniform, hash_uniform, sparse_aus
 from .raster import render_keys
+
+AU_DRAWS = ("prototype", "mixed")
+"""How image AUs are drawn: from the expression's FACS prototype, or (``mixed``) every second image
+(odd index) with independent sparse AUs instead (``params.sparse_aus``; its expression label then
+does not describe it), so AU models see each AU apart from the ones it usually comes with."""
 
 TEST_ID_START = 100_000
 """First identity id of held-out (test) identities; training ids count from 0."""
@@ -54,6 +59,7 @@ class SynthFace(Dataset):
         seed: appearance of identities and all draws.
         expressions: canonical labels to use (default all 7 basic classes, 0 neutral .. 6 anger).
         nuisance: pose/lighting/background/noise variation (0 none, 1 default).
+        au_draw: ``prototype`` or ``mixed`` (see ``AU_DRAWS``).
 
     Attributes:
         images: uint8 [N, C, H, W].
@@ -74,6 +80,7 @@ class SynthFace(Dataset):
         seed: int = 0,
         expressions: Sequence[int] | None = None,
         nuisance: float = 1.0,
+        au_draw: str = "prototype",
     ) -> None:
         ids = list(range(identities)) if isinstance(identities, int) else [int(i) for i in identities]
         exprs = list(range(len(BASIC7))) if expressions is None else [int(e) for e in expressions]
@@ -81,12 +88,18 @@ class SynthFace(Dataset):
             raise ValueError(f"expressions must be canonical labels 0..6, got {exprs}")
         if per_identity < 0:
             raise ValueError(f"per_identity must be >= 0, got {per_identity}")
+        if au_draw not in AU_DRAWS:
+            raise ValueError(f"au_draw must be one of {AU_DRAWS}, got {au_draw!r}")
         self.size, self.channels, self.seed, self.nuisance = size, channels, seed, nuisance
         self.identities = torch.tensor(ids, dtype=torch.long).repeat_interleave(per_identity)
         self.indices = torch.arange(per_identity).repeat(len(ids))
         self.expressions = expression_labels(self.identities, self.indices, exprs)
         u = hash_uniform(seed, (self.identities, self.indices), STREAM_EXPRESSION, EXPRESSION_DRAWS)
         self.aus = aus_from_uniform(self.expressions, u)
+        if au_draw == "mixed":
+            k = self.aus.shape[1]
+            odd = self.indices % 2 == 1
+            self.aus[odd] = sparse_aus(u[odd, :k], u[odd, k : 2 * k])
         self.images = render_keys(self.identities, self.indices, self.aus, size, channels, seed, nuisance)
 
     def __len__(self) -> int:

@@ -291,6 +291,28 @@ def aus_from_uniform(expressions: Tensor, u: Tensor) -> Tensor:
     return aus.clamp(0, AU_MAX)
 
 
+SPARSE_AU_P = 0.3
+"""Probability of each AU in an independent (``sparse_aus``) draw."""
+
+
+def sparse_aus(on_u: Tensor, level_u: Tensor, p: float = SPARSE_AU_P) -> Tensor:
+    """AU intensities drawn independently of any expression: each AU present with probability ``p``
+    at an intensity uniform in [0.5, 5], else 0.
+
+    Prototype draws tie AUs together (AU25 always comes with AU12 or AU26), so a model trained on
+    them alone cannot tell those AUs apart; these draws show every AU on its own.
+
+    Args:
+        on_u: uniform draws [N, 17] deciding presence.
+        level_u: uniform draws [N, 17] setting intensity.
+        p: presence probability per AU.
+
+    Returns:
+        float32 [N, 17] intensities in [0, 5].
+    """
+    return torch.where(on_u < p, 0.5 + (AU_MAX - 0.5) * level_u, torch.zeros_like(level_u))
+
+
 def sample_aus(expressions: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Sample AU intensities for canonical expression labels from the FACS prototypes.
 
