@@ -50,6 +50,8 @@ def figures_from(quality: dict) -> dict:
         "reconstruction_l1": round(quality["reconstruction_l1"], 3),
         "faces": quality["faces"],
     }
+    if "single_au_min_ratio_grid_aus" in quality:  # the edit grid's weakest AU, against the renderer's change
+        fig["single_au_weakest_grid_ratio"] = round(quality["single_au_min_ratio_grid_aus"], 3)
     fig["summary"] = (f"AU edits: MAE {fig['au_mae_all']:.2f} (0..5 scale), identity kept {fig['identity_kept']:.2f} "
                       "on held-out identities")
     return fig
