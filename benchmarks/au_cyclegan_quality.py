@@ -112,21 +112,23 @@ def single_au_response(method, au_judge, faces: torch.Tensor, aus: torch.Tensor,
     (the face's other AUs kept), on G's edits and on SynthFace's renders of the same targets.
 
     ``ratio`` = edit / render: the share of the renderer's own change that the edit shows (the
-    grid's "each single-AU change shows clearly" as a number). ``rerender(aus)`` renders the faces
-    wearing ``aus`` [n, 17].
+    grid's "each single-AU change shows clearly" as a number). ``critic_render``: the same move in
+    the critic's AU head on the renders (G can draw an AU no better than its critic reads it).
+    ``rerender(aus)`` renders the faces wearing ``aus`` [n, 17].
     """
     out = {}
     for k, name in enumerate(AU_NAMES):
-        moved = {}
-        for kind in ("edit", "render"):
-            reads = []
-            for v in (0.0, 5.0):
-                a = aus.clone()
-                a[:, k] = v
-                imgs = method.edit(faces, a) if kind == "edit" else rerender(a)
-                reads.append(judge_predict(au_judge, imgs)[:, k].clamp(0, 1).mean() * 5)
-            moved[kind] = float(reads[1] - reads[0])
-        out[name] = {**{k_: round(v, 3) for k_, v in moved.items()},
+        reads: dict[str, list[torch.Tensor]] = {"edit": [], "render": [], "critic_render": []}
+        for v in (0.0, 5.0):
+            a = aus.clone()
+            a[:, k] = v
+            edited, rendered = method.edit(faces, a), rerender(a)
+            reads["edit"].append(judge_predict(au_judge, edited)[:, k].clamp(0, 1).mean() * 5)
+            reads["render"].append(judge_predict(au_judge, rendered)[:, k].clamp(0, 1).mean() * 5)
+            # what G is trained against: the critic's own AU head on the renders
+            reads["critic_render"].append(method.estimate_aus(rendered)[:, k].mean())
+        moved = {kind: float(r[1] - r[0]) for kind, r in reads.items()}
+        out[name] = {**{kind: round(v, 3) for kind, v in moved.items()},
                      "ratio": round(moved["edit"] / max(moved["render"], 1e-6), 3)}
     return out
 
