@@ -309,6 +309,20 @@ def test_vgg_hidden_zero_is_a_global_pool_head_for_both_classifiers():
     assert m.R(x, fx).shape == (3, c.num_classes)
 
 
+def test_evaluate_reports_the_perceptual_nets_accuracy_when_genfer_trains_it():
+    x = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    y = torch.tensor([0, 1, 2, 3, 4, 9])  # 9: outside the classes, skipped
+    for steps in (0, 5):
+        m, _ = _tiny(f"model.perceptual_steps={steps}", "model.vgg_hidden=0")
+        out = m.evaluate([{"image": x, "expression": y}])
+        assert ("P_acc" in out) == (steps > 0)
+    # P reads every kept image as class 2: one of the five is right
+    with torch.no_grad():
+        m.P.new_fc.weight.zero_()
+        m.P.new_fc.bias.copy_(torch.arange(m.cfg.num_classes) == 2)
+    assert m.evaluate([{"image": x, "expression": y}])["P_acc"] == pytest.approx(1 / 5)
+
+
 def test_curriculum_adds_synthetic_batches_by_recogniser_epoch():
     real = TensorSet(torch.zeros(20, 3, 32, 32, dtype=torch.uint8), torch.arange(20) % 3, torch.arange(20))
     synth = TensorSet(torch.ones(30, 3, 32, 32, dtype=torch.uint8), torch.arange(30) % 3, torch.full((30,), -1))

@@ -346,6 +346,12 @@ class JESRL(Method):
             x = self._unit_to_input(x)
             return self.R(x, self.fx_of(x)).float()
 
+    def perceive(self, x: Tensor) -> Tensor:
+        """The perceptual classifier's logits: images ``[B, C, H, W]`` (uint8 or float [0, 1]) ->
+        ``[B, len(classes)]``."""
+        with self._inference():
+            return self.P(self._unit_to_input(x)).float()
+
     def class_index(self, name: str) -> int:
         """Index of a class name of ``classes``; a clear error otherwise."""
         if name not in self.classes:
@@ -381,8 +387,11 @@ class JESRL(Method):
     @torch.no_grad()
     def evaluate(self, batches: Iterable[dict[str, Tensor]]) -> dict[str, Any]:
         """Recogniser top-1 accuracy ``acc`` on ``{"image", "expression"}`` batches, images uint8 or
-        prepared (float in [-1, 1]); labels outside ``classes`` are skipped."""
-        hits = n = 0
+        prepared (float in [-1, 1]); labels outside ``classes`` are skipped. When genfer trains the
+        perceptual net (``perceptual_steps`` > 0), also its accuracy ``P_acc``: the VGG term teaches
+        G expressions only as well as P reads them, and P from random init does not always learn."""
+        with_p = self.cfg.perceptual_steps > 0
+        hits = hits_p = n = 0
         for batch in batches:
             y = batch["expression"].to(self.device)
             keep = (y >= 0) & (y < self.cfg.num_classes)
@@ -392,8 +401,13 @@ class JESRL(Method):
             if x.is_floating_point():  # prepared batches (the engine's) are in [-1, 1]
                 x = (x + 1) / 2
             hits += int((self.classify(x).argmax(1) == y[keep]).sum())
+            if with_p:
+                hits_p += int((self.perceive(x).argmax(1) == y[keep]).sum())
             n += int(keep.sum())
-        return {"acc": hits / max(n, 1)}
+        out = {"acc": hits / max(n, 1)}
+        if with_p:
+            out["P_acc"] = hits_p / max(n, 1)
+        return out
 
     @torch.no_grad()
     def samples(self, batch: dict[str, Tensor]) -> tuple[Tensor, int]:
