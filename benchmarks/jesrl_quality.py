@@ -29,10 +29,23 @@ from genfer.core.imaging import save_grid
 from genfer.data.labels import BASIC7
 from genfer.data.synthface import render, sample_aus, split_identities
 from genfer.engine.checkpoint import load_method
-from genfer.judges import judge_accuracy
+from genfer.judges import judge_accuracy, judge_predict
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tdgan_quality import judges  # the same judges: expression on identities 50,000+, identity on given ids
+
+
+def read_by_class(judge, swaps: torch.Tensor, wanted: torch.Tensor, own: torch.Tensor) -> dict:
+    """What the expression judge reads on the swaps, by the expression each should wear: the share
+    read as wanted (carried), as the face's own expression (left unchanged), and as another."""
+    read = judge_predict(judge, swaps).argmax(1)
+    by = {}
+    for k, name in enumerate(BASIC7):
+        sel = wanted == k
+        n = max(int(sel.sum()), 1)
+        by[name] = {"carried": round(float((read[sel] == k).sum()) / n, 3),
+                    "own": round(float((read[sel] == own[sel]).sum()) / n, 3), "n": int(sel.sum())}
+    return {"swap_read_as_own_expression": float((read == own).float().mean()), "by_wanted_expression": by}
 
 
 def main() -> None:
@@ -86,6 +99,7 @@ def main() -> None:
         "reference_copy_own_face_identity_kept": (judge_accuracy(ij, a, pa) + judge_accuracy(ij, b, pb)) / 2,
         "reference_copy_other_face_expression_carried": (judge_accuracy(ej, b, yb) + judge_accuracy(ej, a, ya)) / 2,
         "reference_copy_other_face_identity_kept": (judge_accuracy(ij, b, pa) + judge_accuracy(ij, a, pb)) / 2,
+        **read_by_class(ej, torch.cat((c, dd)), torch.cat((yb, ya)), torch.cat((ya, yb))),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     k = min(8, n)

@@ -264,9 +264,11 @@ def test_stages_alternate_gan_and_recogniser_with_their_optimizers():
     assert p.optimizer == "adam" and p.options["weight_decay"] == 0.0 and p.options["betas"] == (0.9, 0.999)
     r = _tiny("model.rec_optim=adam")[0].stages()[2]
     assert r.optimizer == "adam" and r.options["weight_decay"] == 0.0 and r.options["step_size"] == 1800
-    for name in ("perceptual_optim", "rec_optim"):
+    for name in ("perceptual_optim", "rec_optim", "perceptual_schedule"):
         with pytest.raises(ValueError, match=name):
             JESRLConfig(**{name: "lbfgs"}, enc_widths=(4, 8, 8, 16, 16), dec_widths=(16, 8, 8, 4), vgg_width=32)
+    assert _tiny()[0].stages()[0].schedule == "steplr"
+    assert _tiny("model.perceptual_schedule=cosine")[0].stages()[0].schedule == "cosine"
 
 
 def test_recogniser_stage_adopts_the_averaged_generator(tiny_cfg):

@@ -200,8 +200,8 @@ class JESRL(Method):
         out = []
         if c.perceptual_steps > 0:
             p_opts = rec_opts if c.perceptual_optim == "sgd" else adam
-            out.append(Stage("perceptual", c.perceptual_steps, ["P"], c.perceptual_optim, c.perceptual_lr, "steplr",
-                             before=enter_perceptual, options=p_opts))
+            out.append(Stage("perceptual", c.perceptual_steps, ["P"], c.perceptual_optim, c.perceptual_lr,
+                             c.perceptual_schedule, before=enter_perceptual, options=p_opts))
         g, r = self.gan_steps(), self.rec_steps()
         for k in range(c.rounds):
             out.append(Stage(f"gan_{k}", g, ["G", "D"], "adam", c.gan_lr, "steplr", before=enter_gan,
