@@ -54,6 +54,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=500, help="swap pairs to judge")
     ap.add_argument("--judge-steps", type=int, default=800, help="training iterations per judge")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--identities", choices=("test", "train"), default="test",
+                    help="whose faces to swap: held-out identities (the acceptance figure) or the training "
+                         "ones in new renders (how much of the gap is generalisation)")
     ap.add_argument("--judge-cache", default=str(Path.home() / ".cache" / "genfer"),
                     help="directory keeping trained judges between runs ('' to retrain every time)")
     args = ap.parse_args()
@@ -63,7 +66,9 @@ def main() -> None:
         raise SystemExit(f"{args.run}: trained on classes {method.classes}; this benchmark needs SynthFace's 7")
     d, m = cfg.data, cfg.model
     size, ch, seed = m.image_size, m.channels, d.synth_seed
-    _, test_ids = split_identities(d.max_identities + d.synth_identities, d.synth_test_identities)
+    train_ids, test_ids = split_identities(d.max_identities + d.synth_identities, d.synth_test_identities)
+    if args.identities == "train":
+        test_ids = train_ids
     t0 = time.perf_counter()
     ej, ij = judges(cfg, test_ids, args.judge_steps, args.judge_cache)
 
@@ -87,6 +92,7 @@ def main() -> None:
         "run": args.run,
         "image_size": size,
         "pairs": n,
+        "identities": args.identities,
         "judge_expression_acc_on_rendered_inputs": (judge_accuracy(ej, a, ya) + judge_accuracy(ej, b, yb)) / 2,
         "judge_identity_acc_on_rendered_inputs": (judge_accuracy(ij, a, pa) + judge_accuracy(ij, b, pb)) / 2,
         "swap_expression_carried": (judge_accuracy(ej, c, yb) + judge_accuracy(ej, dd, ya)) / 2,
@@ -106,7 +112,8 @@ def main() -> None:
     grid = torch.stack((unit(a[:k]), unit(b[:k]), dd[:k], c[:k]), 1).flatten(0, 1)
     save_grid(grid, 4, f"{args.run}/swap_grid.png", scale=2)
     print(json.dumps(res, indent=2))
-    Path(f"{args.run}/quality.json").write_text(json.dumps(res, indent=2))
+    name = "quality.json" if args.identities == "test" else "quality_train.json"
+    Path(args.run, name).write_text(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":

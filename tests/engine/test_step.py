@@ -86,6 +86,20 @@ def test_auto_precision_is_bf16_only_where_it_is_fast(monkeypatch):
     assert P.make_scaler("fp16", cpu) is not None and P.make_scaler("bf16", cpu) is None
 
 
+@pytest.mark.parametrize(("flags", "warns"), [
+    ({"avx2"}, True), ({"avx2", "avx512_bf16"}, False), ({"amx_bf16", "amx_tile"}, False), (set(), False),
+])
+def test_bf16_on_a_cpu_that_emulates_it_warns(monkeypatch, flags, warns):
+    monkeypatch.setattr(P, "cpu_flags", lambda: frozenset(flags))
+    cpu = torch.device("cpu")
+    msg = P.bf16_emulation_warning("bf16", cpu)
+    assert (msg is not None) == warns  # no flags at all: /proc/cpuinfo unreadable, nothing to say
+    if warns:
+        assert "emulated" in msg and "train.precision=fp32" in msg
+    assert P.bf16_emulation_warning("fp32", cpu) is None
+    assert P.bf16_emulation_warning("bf16", torch.device("meta")) is None
+
+
 @pytest.mark.parametrize("method", ["tdgan", "au_cyclegan"])
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_low_precision_training_is_finite_and_recorded(tiny_cfg, method, precision):

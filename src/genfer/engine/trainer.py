@@ -37,7 +37,7 @@ from genfer.engine.ema import EMA
 from genfer.engine.logger import RunLogger, truncate_log
 from genfer.engine.optim import build_optimizer, lazy_corrected
 from genfer.engine.partial import load_partial
-from genfer.engine.precision import make_scaler, resolve_precision
+from genfer.engine.precision import bf16_emulation_warning, make_scaler, resolve_precision
 from genfer.engine.resume import resume_config
 from genfer.engine.schedule import lr_factor
 from genfer.engine.stages import Span, StageContext, plan_stages, span_at
@@ -134,6 +134,9 @@ class Trainer:
         # a resumed run keeps the precision it resolved at its start (exact resume)
         self.precision = state.get("precision", resolved) if state is not None else resolved
         self.scaler = make_scaler(self.precision, device)
+        self.precision_warning = bf16_emulation_warning(self.precision, device)
+        if self.precision_warning and dist.is_main:
+            print(self.precision_warning)
 
         torch.manual_seed(t.seed)
         self.method = method = build_method(cfg).to(device)
@@ -206,7 +209,8 @@ class Trainer:
         ``init_from.json``)."""
         self.log.log(self.step, "setup", {"precision": self.precision, "requested_precision": self.cfg.train.precision,
                                           "stages": [[s.stage.name, s.start, s.end] for s in self.spans],
-                                          "resumed": resumed})
+                                          "resumed": resumed,
+                                          **({"warning": self.precision_warning} if self.precision_warning else {})})
         rep = self.init_report
         if rep is None:
             return
