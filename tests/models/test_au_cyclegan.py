@@ -108,7 +108,7 @@ def test_upconv_equals_conv_transpose(c_in, c_out, side, pad):
     y, y_ref = up(x), ref(x)
     assert y.shape == y_ref.shape == (2, c_out, 2 * side + pad, 2 * side + pad)
     torch.testing.assert_close(y, y_ref)
-    assert up.weight.permute(0, 2, 3, 1).is_contiguous()  # the GEMM reads the weight without a copy
+    assert up.weight.is_contiguous()  # the optimizer updates it in place, without a copy
     g = torch.randn_like(y_ref)
     got = torch.autograd.grad(y, (x, up.weight, up.bias), g)
     want = torch.autograd.grad(y_ref, (x, ref.weight, ref.bias), g)
@@ -381,3 +381,31 @@ def test_au_parsing_and_emotion_presets():
     assert editing.target_aus(src, {"AU12": 4.0}, base="neutral")[:, 0].tolist() == [0.0, 0.0]
     strip = editing.interpolation(torch.zeros(17), torch.full((17,), 5.0), 6)
     assert strip[:, 0].tolist() == pytest.approx([0, 1, 2, 3, 4, 5])
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_decode_many_equals_separate_decodes(mask):
+    """Two conditions decoded together (the shared products of the encoder's maps computed once)
+    give the separate decodes' images, gradients and BatchNorm running statistics."""
+    torch.manual_seed(0)
+    g1 = Generator(image_size=32, enc_dim=4, dec_dim=4, max_width=16, mask=mask).double().train()
+    g2 = Generator(image_size=32, enc_dim=4, dec_dim=4, max_width=16, mask=mask).double().train()
+    g2.load_state_dict(g1.state_dict())
+    assert any(isinstance(m, UpConv) and m.gemm for m in g1.modules())
+    x = torch.rand(3, 3, 32, 32, dtype=torch.float64) * 2 - 1
+    c1, c2 = torch.rand(3, 17, dtype=torch.float64), torch.rand(3, 17, dtype=torch.float64)
+    together = g1.decode_many(g1.encode(x), [c1, c2], x)
+    feats = g2.encode(x)
+    apart = [g2.decode(feats, c, x) for c in (c1, c2)]
+    loss1 = together[0][0].square().mean() + together[1][0].abs().mean()
+    loss2 = apart[0][0].square().mean() + apart[1][0].abs().mean()
+    for (a, ma), (b, mb) in zip(together, apart):
+        torch.testing.assert_close(a, b)
+        if mask:
+            torch.testing.assert_close(ma, mb)
+    loss1.backward()
+    loss2.backward()
+    for (name, p1), p2 in zip(g1.named_parameters(), g2.parameters()):
+        torch.testing.assert_close(p1.grad, p2.grad, msg=name)
+    for b1, b2 in zip(g1.buffers(), g2.buffers()):
+        torch.testing.assert_close(b1, b2)

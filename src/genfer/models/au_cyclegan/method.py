@@ -151,13 +151,19 @@ class AUCycleGAN(Method):
         return torch.rand(n, 1, 1, 1, device=device, dtype=dtype)
 
     def _generate(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> dict[str, Any]:
-        """G(x, a') with its graph, once per iteration (shared by both phases)."""
+        """G(x, a') with its graph, once per iteration (shared by both phases). When this iteration
+        also steps G with the self-reconstruction, G(x, a) is decoded with it (``decode_many``: the
+        two decodes share the products of the encoder's maps)."""
         if "fake" not in cache:
-            x = batch["image"]
-            c_trg = self.sample_target(batch["cond"])
+            x, c = batch["image"], batch["cond"]
+            c_trg = self.sample_target(c)
             feats = self.G.encode(x)
-            fake, mask = self.G.decode(feats, c_trg, x)
+            with_rec = self.cfg.lambda_cyc > 0 and "step" in cache and "G" in self.phases(cache["step"])
+            outs = self.G.decode_many(feats, [c_trg, c] if with_rec else [c_trg], x)
+            fake, mask = outs[0]
             cache.update(fake=self._layout(fake), fake_mask=mask, feats=feats, c_trg=c_trg)
+            if with_rec:
+                cache["rec"] = outs[1]
         return cache
 
     def _au_loss(self, out: Tensor, target: Tensor) -> Tensor:
@@ -206,7 +212,7 @@ class AUCycleGAN(Method):
         terms = {"g_adv": g_adv, "g_cl": g_cl}
         masks = [cache["fake_mask"]]
         if cfg.lambda_cyc > 0:
-            rec, m = self.G.decode(cache["feats"], c, x)
+            rec, m = cache["rec"] if "rec" in cache else self.G.decode(cache["feats"], c, x)
             terms["rec"] = F.l1_loss(rec, x)
             loss = loss + cfg.lambda_cyc * terms["rec"]
             masks.append(m)

@@ -191,19 +191,43 @@ class Generator(nn.Module):
             (image ``[B, C, H, W]`` in [-1, 1] up to the mask blend, mask ``[B, 1, H, W]`` in
             [0, 1] or ``None``).
         """
+        return self.decode_many(feats, [c], x)[0]
+
+    def decode_many(self, feats: list[Tensor], conds: list[Tensor], x: Tensor | None = None
+                    ) -> list[tuple[Tensor, Tensor | None]]:
+        """``[decode(feats, c, x) for c in conds]``, computed together.
+
+        The first decoder layers see the deepest encoder map and the skip map, the same in every
+        decode: their share of those layers' products is computed once (``UpConv.forward_shared``).
+        Each decode keeps its own BatchNorm statistics, as separate calls would.
+        """
         n = len(self.dec)
         z = feats[-1]
-        z = torch.cat((z, tile(c, z.shape[-1]).to(z.dtype)), 1)
+        parts = [[z, tile(c, z.shape[-1]).to(z.dtype)] for c in conds]
         for i, layer in enumerate(self.dec):
-            z = layer(z)
+            ys = self._up(layer, parts)
             if i == n - 1:
                 break
             if i == self.attn_at:
-                z = self.attn(z)
-            if i < self.shortcut_layers:
-                z = torch.cat((z, feats[n - 2 - i]), 1)
-            if i < self.inject_layers:
-                z = torch.cat((z, tile(c, z.shape[-1]).to(z.dtype)), 1)
+                ys = [self.attn(y) for y in ys]
+            parts = [[y] for y in ys]
+            for part, c in zip(parts, conds, strict=True):
+                if i < self.shortcut_layers:
+                    part.append(feats[n - 2 - i])
+                if i < self.inject_layers:
+                    part.append(tile(c, part[0].shape[-1]).to(part[0].dtype))
+        return [self._output(y, x) for y in ys]
+
+    @staticmethod
+    def _up(layer: nn.Module, parts: list[list[Tensor]]) -> list[Tensor]:
+        """A decoder layer (``UpBlock`` or the last ``UpConv``) on each decode's input chunks."""
+        if len(parts) == 1:
+            return [layer(parts[0][0] if len(parts[0]) == 1 else torch.cat(parts[0], 1))]
+        if isinstance(layer, UpBlock):
+            return [layer[2](layer[1](y)) for y in layer[0].forward_shared(parts)]
+        return layer.forward_shared(parts)
+
+    def _output(self, z: Tensor, x: Tensor | None) -> tuple[Tensor, Tensor | None]:
         if not self.mask:
             return torch.tanh(z), None
         if x is None:
