@@ -220,6 +220,22 @@ def test_mismatch_negatives_show_d_the_reals_under_wrong_labels():
             assert torch.all(wrong.sum(1) == 1) and not torch.any((wrong * own).sum(1) > 0)
 
 
+def test_projection_discriminator_adds_the_label_embeddings_inner_product():
+    torch.manual_seed(0)
+    plain = Discriminator(3, 16, 3, (4, 8))
+    assert plain.embed is None and not any(k.startswith("embed") for k in plain.state_dict())  # release keys
+    d = Discriminator(3, 16, 3, (4, 8), projection=True)
+    d.load_state_dict(plain.state_dict(), strict=False)
+    x, y = torch.randn(2, 3, 16, 16), torch.eye(3)[[0, 2]]
+    h = d.conv(torch.cat((x, y[:, :, None, None].expand(-1, -1, 16, 16)), 1)).flatten(1)
+    want = plain.logits(x, y) + (h * (y @ d.embed.weight.t())).sum(1, keepdim=True)
+    torch.testing.assert_close(d.logits(x, y), want)
+    d.logits(x, y).sum().backward()
+    assert d.embed.weight.grad.abs().sum() > 0
+    m, _ = _tiny("model.d_projection=true")
+    assert m.D1.embed is not None and m.D2.embed is not None
+
+
 def test_cls_term_is_the_perceptual_nets_cross_entropy_on_the_swaps():
     off, _ = _tiny("model.lambda_vgg=0")
     assert "cls" not in off.training_step(_pair_batch(off), "G", {}).terms

@@ -47,6 +47,9 @@ class JESRLConfig(MethodConfig):
             fakes (the matching-aware discriminator of GAN-CLS, Reed et al. 2016). Not in the
             release: it gives D the label signal from the first step, when the fakes are still
             near-copies of the reals (see the docs page).
+        d_projection: projection discriminators (Miyato & Koyama 2018): each D adds the inner
+            product of a learnt label embedding with its features to the logit, a label signal at
+            the last layer beside the release's label maps at the input. Not in the release.
         gan_lr, gan_betas, gan_weight_decay: Adam of G (Enc + Dec) and D (D1 + D2).
         gan_lr_step, gan_lr_gamma: StepLR of the GAN optimizers (iterations, factor).
         rec_lr, rec_momentum, rec_weight_decay: SGD of the recogniser (and the perceptual net).
@@ -104,6 +107,7 @@ class JESRLConfig(MethodConfig):
     noise_std: float = 0.2
     alpha5: bool = True
     mismatch_negatives: bool = False
+    d_projection: bool = False
     gan_lr: float = 2e-4
     gan_betas: tuple[float, float] = (0.5, 0.999)
     gan_weight_decay: float = 1e-5

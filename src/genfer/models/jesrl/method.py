@@ -49,6 +49,8 @@ Deliberate deviations from the released code (``faithful`` restores the first tw
   autograd function: the same functions, different float rounding.
 - ``mismatch_negatives`` (off by default) adds the reals under wrong labels to D's fakes; the
   release has no such term.
+- ``d_projection`` (off by default) adds a projection term <embed(y), features> to each D's logit;
+  the release conditions D only through label maps at its input.
 - The VGG term is P(D, A) + P(C, B) with a gradient through both fakes (the release's argument
   order of its second term, P(B, C), would detach C if its VGGLoss detached the second argument).
 - With ``train.ema`` (off by default; the release keeps no average) the engine averages ``Enc`` and
@@ -159,8 +161,8 @@ class JESRL(Method):
         k, ch, s = cfg.num_classes, cfg.channels, cfg.image_size
         self.Enc = Encoder(ch, cfg.enc_widths)
         self.Dec = LabelDecoder(cfg.latent, k, cfg.label_copy, cfg.dec_widths, ch)
-        self.D1 = Discriminator(k, s, ch, cfg.d_widths)
-        self.D2 = Discriminator(k, s // 2, ch, cfg.d_widths)
+        self.D1 = Discriminator(k, s, ch, cfg.d_widths, cfg.d_projection)
+        self.D2 = Discriminator(k, s // 2, ch, cfg.d_widths, cfg.d_projection)
         self.P = VGG19BN(k, ch, cfg.vgg_width, cfg.vgg_hidden)
         self.R = VGGFx(k, ch, cfg.vgg_width, cfg.vgg_hidden)
         # the previous G loss: D is not updated while it is >= g_max (a buffer, so resuming keeps it)

@@ -160,10 +160,11 @@ class Discriminator(nn.Module):
         img_size: the side the image is average-pooled down to (D1: 256, D2: 128).
         in_channels: image channels.
         widths: channels of the four stride-2 stages (release: 64, 128, 256, 512).
+        projection: add the projection term ``<embed(y), features>`` to the logit (not released).
     """
 
     def __init__(self, num_classes: int = 6, img_size: int = 256, in_channels: int = 3,
-                 widths: Sequence[int] = (64, 128, 256, 512)) -> None:
+                 widths: Sequence[int] = (64, 128, 256, 512), projection: bool = False) -> None:
         super().__init__()
         self.img_size = img_size
         layers: list[nn.Module] = []
@@ -174,13 +175,21 @@ class Discriminator(nn.Module):
         self.conv = nn.Sequential(*layers)
         side = img_size // 2 ** len(widths)
         self.linear = nn.Sequential(nn.Linear(c * side * side, 1), nn.Sigmoid())
+        # projection discriminator (Miyato & Koyama 2018): logit += <embed(y), features>
+        self.embed = nn.Linear(num_classes, c * side * side, bias=False) if projection else None
+        if self.embed is not None:
+            nn.init.normal_(self.embed.weight, std=0.02)
 
     def logits(self, x: Tensor, y: Tensor) -> Tensor:
         """``x`` ``[B, C, S, S]`` (S = img_size * 2^k), ``y`` float ``[B, K]`` -> logit ``[B, 1]``."""
         while x.shape[-1] > self.img_size:
             x = F.avg_pool2d(x, 2)
         maps = y.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[-2:])
-        return self.linear[0](self.conv(_like(torch.cat((x, maps), 1), x)).flatten(1))
+        h = self.conv(_like(torch.cat((x, maps), 1), x)).flatten(1)
+        out = self.linear[0](h)
+        if self.embed is not None:
+            out = out + (self.embed(y.to(h.dtype)) * h).sum(1, keepdim=True)
+        return out
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """Real probability ``[B, 1]``."""
