@@ -157,19 +157,20 @@ def test_tv_term_has_a_gradient_unless_faithful():
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_normalization_gradients_equal_autograd_of_the_released_formula(channels_last):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # fp32 channels-last: the batched dot
+def test_normalization_gradients_equal_autograd_of_the_released_formula(channels_last, dtype):
     torch.manual_seed(0)
-    x = torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    x = torch.randn(2, 5, 3, 4, dtype=dtype)
     x[0, :, 1, 2] = 0  # a pixel whose norm is clamped at eps
+    g = torch.randn(2, 5, 3, 4, dtype=dtype)
     if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    norm = Normalization().double()
+        x, g = (t.contiguous(memory_format=torch.channels_last) for t in (x, g))
+    norm = Normalization().to(dtype)
     with torch.no_grad():
         norm.alpha.fill_(1.7)
         norm.beta.fill_(-0.3)
     ref = [t.detach().clone().requires_grad_() for t in (x, norm.alpha, norm.beta)]
     x.requires_grad_()
-    g = torch.randn(2, 5, 3, 4, dtype=torch.float64)
     out = norm(x)
     out_ref = torch.nn.functional.normalize(ref[0], dim=1) * ref[1] + ref[2]  # the release's graph
     torch.testing.assert_close(out, out_ref)
