@@ -18,40 +18,6 @@ UNFOLD_MAX_PIXELS = 16
 """``DownConv`` uses its unfold + matrix-product path for outputs of at most this many pixels (4 x 4)."""
 
 
-class _ConvTranspose4s2(torch.autograd.Function):
-    """ConvTranspose2d(kernel 4, stride 2, padding 1) as one GEMM on channels-last memory + col2im.
-
-    On CPU the library's transposed convolution is slow for small maps with many channels (the AU
-    cycle GAN generator's first two decoder layers: 3 x 3 x 1041 and 7 x 7 x 1553 inputs); one matrix
-    product ``[B*H*W, C_in] @ [C_in, 16 * C_out]`` followed by 16 strided adds computes the same
-    function several times faster there. Not twice differentiable (the generator never needs it).
-    """
-
-    @staticmethod
-    @torch.amp.custom_fwd(device_type="cpu")  # the backward runs in the forward's autocast state
-    def forward(ctx, x: Tensor, w: Tensor, output_padding: int) -> Tensor:
-        b, _, h, wd = x.shape
-        wm = _weight_matrix(w, _compute_dtype(w))
-        cols = torch.mm(_rows(x), wm)
-        ctx.save_for_backward(x, wm)
-        ctx.w_dtype = w.dtype
-        return _col2im(cols, b, h, wd, output_padding)
-
-    @staticmethod
-    @once_differentiable
-    @torch.amp.custom_bwd(device_type="cpu")
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        x, wm = ctx.saved_tensors
-        b, c_in, h, wd = x.shape
-        cols = _im2col(grad, h, wd)
-        gx = gw = None
-        if ctx.needs_input_grad[0]:
-            gx = torch.mm(cols, wm.t()).view(b, h, wd, c_in).permute(0, 3, 1, 2)
-        if ctx.needs_input_grad[1]:
-            gw = _as_weight(torch.mm(_rows(x).t(), cols), ctx.w_dtype)
-        return gx, gw, None
-
-
 def _rows(x: Tensor) -> Tensor:
     """``[B, C, H, W]`` -> ``[B*H*W, C]`` (a view of channels-last memory)."""
     return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
@@ -102,15 +68,22 @@ def _im2col(grad: Tensor, h: int, wd: int) -> Tensor:
     return cols.view(b * h * wd, 16 * c_out)
 
 
-class _ConvTranspose4s2Shared(torch.autograd.Function):
-    """``n`` transposed convolutions (as ``_ConvTranspose4s2``) of inputs that share channel chunks.
+class _ConvTranspose4s2(torch.autograd.Function):
+    """ConvTranspose2d(kernel 4, stride 2, padding 1) as GEMMs on channels-last rows + col2im, for
+    ``n`` inputs that may share channel chunks.
+
+    On CPU the library's transposed convolution is slow for small maps with many channels (the AU
+    cycle GAN generator's first two decoder layers: 3 x 3 x 1041 and 7 x 7 x 1553 inputs); the
+    product ``[B*H*W, C_in] @ [C_in, 16 * C_out]`` followed by 16 strided adds computes the same
+    function several times faster there.
 
     Branch k's input is the channel concatenation of its chunks; a chunk marked shared is the same
     tensor in every branch, so its product with its rows of the weight is computed once, and in the
     backward its input and weight gradients come from the branches' summed gradients: one product
     each instead of ``n`` (the AU cycle GAN decodes one encoding under two conditions, whose first
     decoder layers share the deepest encoder map and the skip map). ``chunks`` lists, in channel
-    order, one tensor per shared chunk and ``n`` per other chunk.
+    order, one tensor per shared chunk and ``n`` per other chunk; one input is ``n = 1``,
+    ``shared = (False,)``. Not twice differentiable (the generator never needs it).
     """
 
     @staticmethod
@@ -130,8 +103,9 @@ class _ConvTranspose4s2Shared(torch.autograd.Function):
                 common = torch.mm(xs[0], wm[a:z]) if common is None else common.addmm_(xs[0], wm[a:z])
         cols = [common] * n
         for s, xs, (a, z) in zip(shared, groups, rows, strict=True):
-            if not s:
-                cols = [c.addmm(x, wm[a:z]) if c is common else c.addmm_(x, wm[a:z]) for c, x in zip(cols, xs)]
+            if not s:  # a branch's first own product starts a new sum; the shared one stays as it is
+                cols = [torch.mm(x, wm[a:z]) if c is None else c.addmm(x, wm[a:z]) if c is common
+                        else c.addmm_(x, wm[a:z]) for c, x in zip(cols, xs)]
         b, _, h, wd = chunks[0].shape
         ctx.save_for_backward(wm, *(x for xs in groups for x in xs))
         ctx.geometry, ctx.layout, ctx.w_dtype = (b, h, wd), (n, shared, rows), w.dtype
@@ -146,10 +120,10 @@ class _ConvTranspose4s2Shared(torch.autograd.Function):
         b, h, wd = ctx.geometry
         n, shared, rows = ctx.layout
         gcols = [None if g is None else _im2col(g.to(wm.dtype), h, wd) for g in grads]
-        live = [k for k in range(n) if gcols[k] is not None]
-        total = None
-        for k in live:
-            total = gcols[k].clone() if total is None else total.add_(gcols[k])
+        total = None  # the shared chunks' output gradient: the sum over branches
+        for gc in (gcols if any(shared) else []):
+            if gc is not None:
+                total = gc.clone() if total is None else total.add_(gc)
         gw = wm.new_zeros(wm.shape)
         out: list[Tensor | None] = []
         need, it = iter(ctx.needs_input_grad[4:]), iter(flat)
@@ -190,7 +164,7 @@ class UpConv(nn.ConvTranspose2d):
         """This layer's function with other parameters of the same shapes (folded BatchNorm)."""
         if not self.gemm or x.device.type != "cpu":
             return F.conv_transpose2d(x, weight, bias, 2, 1, self.output_padding)
-        y = _ConvTranspose4s2.apply(x, weight, self.output_padding[0])
+        (y,) = _ConvTranspose4s2.apply(weight, self.output_padding[0], 1, (False,), x)
         return y if bias is None else y + bias[:, None, None]
 
     def forward_shared(self, branches: list[list[Tensor]]) -> list[Tensor]:
@@ -209,7 +183,7 @@ class UpConv(nn.ConvTranspose2d):
         if len(branches) < 2 or not any(shared) or not self.gemm or first[0].device.type != "cpu":
             return [self(br[0] if len(br) == 1 else torch.cat(br, 1)) for br in branches]
         chunks = [t for j, s in enumerate(shared) for t in ([first[j]] if s else [br[j] for br in branches])]
-        ys = _ConvTranspose4s2Shared.apply(self.weight, self.output_padding[0], len(branches), shared, *chunks)
+        ys = _ConvTranspose4s2.apply(self.weight, self.output_padding[0], len(branches), shared, *chunks)
         return list(ys) if self.bias is None else [y + self.bias[:, None, None] for y in ys]
 
 
