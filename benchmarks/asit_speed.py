@@ -7,9 +7,8 @@ the release's modules compute differently, which the re-enactment reproduces:
 - the StyleGAN2 decoder as rosinality's native CPU path (``reference_stylegan2_rosinality.IFERGenerator``,
   with the decoder's weights: per-channel ``upfirdn2d``, Python ``fused_leaky_relu``, a grouped
   transposed conv per upsampling layer), as the release runs it without its CUDA kernels;
-- attention as explicit ``softmax(q k^T * scale + bias) v`` (genfer: ``scaled_dot_product_attention``),
-  the encoder's three auxiliary maps computed in every forward, the interleaved global query
-  (``faithful``);
+- attention as the release writes it (a contiguous copy of the bias per call), the encoder's three
+  auxiliary maps computed in every forward, the interleaved global query (``faithful``);
 - the coach's loop body: a D step (decode random z without gradient; ``x_hat`` by the encoder and
   decoder in eval mode without gradient; ``dis(x, x)`` and ``dis(x_hat, x)``, each updating the key
   net and running both trunks; LSGAN; Ranger), then an E step (encoder and decoder in training mode
@@ -24,9 +23,14 @@ the release's modules compute differently, which the re-enactment reproduces:
 genfer's ASIT step is the engine's ``run_iteration`` over the method's ``D`` and ``E`` phases.
 Implementations alternate within one process (``--reps`` rounds after one warm-up each); times are
 medians. Peak RSS is sampled per measured block. A watchdog ends the process if its RSS passes
-``--max-rss-gb`` (the machine is shared).
+``--max-rss-gb`` (the machine is shared). The warm-up rounds run under ``torch.utils.flop_counter``,
+so each figure also has its arithmetic (GFLOP per image: convolutions and matrix products, forward
+and backward) and the rate each side reached; ``--what peak`` measures the rate a large matrix
+product reaches on this CPU, the ceiling of both. ``--what fit`` runs genfer's ASIT step alone at
+``--fit-batch`` (the release README's 8) with Ranger and reports its peak RSS.
 
-    python benchmarks/asit_speed.py --what asit,ifer,infer --batch 2 --reps 2 --json out.json
+    python benchmarks/asit_speed.py --what peak,asit,ifer,infer --batch 2 --reps 2 --json out.json
+    python benchmarks/asit_speed.py --what fit --fit-batch 8 --max-rss-gb 23
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -245,20 +250,62 @@ def make_opt(a, params, release_name: str) -> torch.optim.Optimizer:
     return Ranger(params, lr=1e-4) if release_name == "ranger" else torch.optim.AdamW(params, 1e-4)
 
 
-def alternate(watch: Watch, rss: dict, key: str, genfer, release, reps: int) -> tuple[float, float]:
-    """Median seconds of ``genfer()`` and ``release()``, run alternately ``reps`` times after a warm-up round."""
-    tg, tr = [], []
+def counted(fn) -> float:
+    """Run ``fn`` once under the FLOP counter; its GFLOP (matrix products and convolutions)."""
+    with FlopCounterMode(display=False) as fc:
+        fn()
+    return fc.get_total_flops() / 1e9
+
+
+def alternate(watch: Watch, rss: dict, key: str, genfer, release, reps: int, n: int) -> dict:
+    """``genfer()`` and ``release()`` run alternately ``reps`` times after a warm-up round whose FLOPs are
+    counted: median seconds, GFLOP per image (``n`` images a call), GFLOP/s and the ratio."""
+    tg, tr, flops = [], [], {}
     for i in range(reps + 1):
-        with watch.block(rss, f"{key}_genfer"):
-            t = timed(lambda i=i: genfer(i), 1)[0]
-        print(f"{key} round {i}: genfer {t:.2f} s", flush=True)
-        with watch.block(rss, f"{key}_release"):
-            u = timed(lambda i=i: release(i), 1)[0]
-        print(f"{key} round {i}: genfer {t:.2f} s, release {u:.2f} s", flush=True)
-        if i:
-            tg.append(t)
-            tr.append(u)
-    return statistics.median(tg), statistics.median(tr)
+        for side, fn, times in (("genfer", genfer, tg), ("release", release, tr)):
+            with watch.block(rss, f"{key}_{side}"):
+                t0 = time.perf_counter()
+                if i:
+                    fn(i)
+                else:
+                    flops[side] = counted(lambda f=fn: f(0)) / n
+                t = time.perf_counter() - t0
+            print(f"{key} round {i}{' (warm-up, FLOPs counted)' if not i else ''}: {side} {t:.2f} s", flush=True)
+            if i:
+                times.append(t)
+    g, r = statistics.median(tg), statistics.median(tr)
+    return {"genfer_s": g, "release_s": r, "ratio": r / g, "genfer_gflop_per_image": flops["genfer"],
+            "release_gflop_per_image": flops["release"], "genfer_gflop_per_s": flops["genfer"] * n / g,
+            "release_gflop_per_s": flops["release"] * n / r}
+
+
+def bench_peak(a) -> dict:
+    """GFLOP/s of a 4096^3 matrix product (fp32, and bf16 under autocast): what the cores can reach."""
+    x, y = torch.randn(4096, 4096), torch.randn(4096, 4096)
+    out = {}
+    for prec in a.precision.split(","):
+        with autocast(prec, x.device):
+            torch.mm(x, y)
+            t = min(timed(lambda: torch.mm(x, y), 3))
+        out[prec] = 2 * 4096**3 / t / 1e9
+        print(f"peak {prec}: {out[prec]:.0f} GFLOP/s", flush=True)
+    return out
+
+
+def bench_fit(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dict:
+    """genfer's ASIT step alone at ``--fit-batch`` with the release's Ranger: does it fit, and its time."""
+    x = torch.randint(0, 256, (a.fit_batch, 3, 256, 256), dtype=torch.uint8, generator=g)
+    m = build_asit(faithful=False)
+    groups = {n: [p for mod in mods for p in mod.parameters()] for n, mods in m.groups().items()}
+    opts = {n: Ranger(ps, lr=1e-4) for n, ps in groups.items()}
+    times = []
+    with watch.block(rss, f"fit_{prec}"):
+        for i in range(2):
+            t0 = time.perf_counter()
+            genfer_asit_step(m, opts, groups, x, i, prec)
+            times.append(time.perf_counter() - t0)
+            print(f"fit batch {a.fit_batch} {prec} step {i}: {times[-1]:.1f} s, RSS {rss_gb():.1f} GB", flush=True)
+    return {"batch": a.fit_batch, "step_s": times, "peak_rss_gb": rss[f"fit_{prec}"]}
 
 
 def bench_asit(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dict:
@@ -277,8 +324,7 @@ def bench_asit(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dic
         m.encoder.faithful = True
         release_asit_step(m, rdec, opts["E"], opts["D"], x, prec)
 
-    tg, tr = alternate(watch, rss, f"asit_{prec}", genfer, release, a.reps)
-    return {"genfer_s": tg, "release_s": tr, "ratio": tr / tg}
+    return alternate(watch, rss, f"asit_{prec}", genfer, release, a.reps, a.batch)
 
 
 def bench_ifer(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dict:
@@ -295,8 +341,7 @@ def bench_ifer(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dic
         m.encoder.faithful = True
         release_ifer_step(m, opt, x01, t, prec)
 
-    tg, tr = alternate(watch, rss, f"ifer_{prec}", genfer, release, a.reps)
-    return {"genfer_s": tg, "release_s": tr, "ratio": tr / tg}
+    return alternate(watch, rss, f"ifer_{prec}", genfer, release, a.reps, a.ifer_batch)
 
 
 def bench_inference(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dict:
@@ -326,11 +371,12 @@ def bench_inference(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -
         with autocast(prec, xi.device):
             cm.classify(xi)
 
+    n = a.infer_batch
     out = {}
     for name, gf, rf in (("invert", gen_invert, rel_invert), ("classify", gen_classify, rel_classify)):
-        tg, tr = alternate(watch, rss, f"{name}_{prec}", gf, rf, a.reps)
-        n = a.infer_batch
-        out[name] = {"genfer_ms_per_image": 1000 * tg / n, "release_ms_per_image": 1000 * tr / n, "ratio": tr / tg}
+        r = alternate(watch, rss, f"{name}_{prec}", gf, rf, a.reps, n)
+        out[name] = {**r, "genfer_ms_per_image": 1000 * r["genfer_s"] / n,
+                     "release_ms_per_image": 1000 * r["release_s"] / n}
     return out
 
 
@@ -340,6 +386,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=2, help="ASIT training batch (release README: 8; figures at 2)")
     ap.add_argument("--ifer-batch", type=int, default=8)
     ap.add_argument("--infer-batch", type=int, default=8)
+    ap.add_argument("--fit-batch", type=int, default=8, help="--what fit: genfer's ASIT step alone at this batch")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--precision", default="fp32", help="comma list: fp32,bf16")
     ap.add_argument("--threads", type=int, default=2)
@@ -359,11 +406,16 @@ def main() -> None:
         cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
     res: dict = {"cpu": cpu, "threads": a.threads, "torch": torch.__version__, "python": platform.python_version(),
                  "load_before": os.getloadavg(), "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-                 "batch": a.batch, "ifer_batch": a.ifer_batch, "infer_batch": a.infer_batch, "reps": a.reps,
+                 "what": a.what, "precision": a.precision, "batch": a.batch, "fit_batch": a.fit_batch,
+                 "ifer_batch": a.ifer_batch, "infer_batch": a.infer_batch, "reps": a.reps,
                  "optimizer": a.optimizer, "keep_freed_memory": a.keep_freed_memory}
     rss: dict = {}
     g = torch.Generator().manual_seed(0)
+    if "peak" in a.what:
+        res["peak_gflop_per_s"] = bench_peak(a)
     for prec in a.precision.split(","):
+        if "fit" in a.what:
+            res[f"fit_{prec}"] = bench_fit(a, prec, g, watch, rss)
         if "asit" in a.what:
             res[f"asit_step_{prec}"] = bench_asit(a, prec, g, watch, rss)
         if "ifer" in a.what:

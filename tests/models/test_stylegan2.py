@@ -101,6 +101,30 @@ def test_modulated_conv_equals_per_sample_weights(up, down, k):
     assert torch.allclose(m(x, s), ref, atol=1e-10)
 
 
+@pytest.mark.parametrize("up,down,k,demod", [(False, False, 3, True), (True, False, 3, True), (True, False, 1, True),
+                                              (False, True, 3, True), (False, False, 1, False)])
+def test_frozen_modulated_conv_scales_activations_to_the_same_result(up, down, k, demod):
+    """With the weight frozen and gradients on, ``conv(x * s, W) * d`` replaces the per-sample weights:
+    the same outputs and the same gradients for the input and the style (inversion, projection)."""
+    torch.manual_seed(0)
+    m = ModulatedConv2d(6, 5, k, 8, demodulate=demod, upsample=up, downsample=down).double()
+    x, s = torch.randn(3, 6, 8, 8, dtype=torch.float64), torch.randn(3, 8, dtype=torch.float64)
+    g = torch.randn_like(m(x, s))
+    outs = []
+    for frozen in (False, True):
+        m.weight.requires_grad_(not frozen)
+        xi, si = x.clone().requires_grad_(), s.clone().requires_grad_()
+        y = m(xi, si)
+        y.backward(g)
+        outs.append((y.detach(), xi.grad, si.grad))
+    for a, b in zip(*outs):
+        assert torch.allclose(a, b, atol=1e-10)
+    assert m.weight.grad is not None and m.weight.requires_grad is False  # the frozen pass gave it nothing new
+    w_grad = m.weight.grad.clone()
+    m(x.requires_grad_(), s).sum().backward()
+    assert torch.equal(m.weight.grad, w_grad)
+
+
 def test_upsampling_modulated_conv_is_twice_differentiable():
     """R1 and the path-length penalty differentiate through the phases' interleaving twice."""
     torch.manual_seed(0)
@@ -133,6 +157,9 @@ def test_generator_features_constant_and_mixing():
     img, lat, feats = g([w], input_is_latent=True, randomize_noise=False, return_latents=True, return_features=True)
     assert img.shape == (2, 3, 128, 128) and torch.equal(lat, w)
     assert [f.shape[-1] for f in feats] == [64, 32, 16]
+    z = torch.randn(2, 16)
+    full = g([z], randomize_noise=False, return_features=True)[2]
+    assert all(torch.equal(a, b) for a, b in zip(g.features([z], randomize_noise=False), full, strict=True))
     const = torch.randn(2, g.channels[4], 4, 4)
     img2, none = g([w], const, input_is_latent=True, randomize_noise=False)
     assert none is None and not torch.allclose(img, img2)

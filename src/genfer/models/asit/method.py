@@ -208,7 +208,7 @@ class ASIT(Method):
         if cfg.dist_lambda > 0:
             with torch.no_grad():
                 z = torch.randn(x.shape[0], cfg.style_dim, device=x.device)
-                _, _, src = self.decoder([z], randomize_noise=cfg.randomize_noise, return_features=True)
+                src = self.decoder.features([z], randomize_noise=cfg.randomize_noise)
             n = min(len(src), len(cache["feats"]))
             terms["dist"] = distribution_alignment(src[:n], cache["feats"][:n], faithful=cfg.faithful)
             loss = loss + cfg.dist_lambda * terms["dist"]

@@ -341,11 +341,14 @@ class ModulatedConv2d(nn.Module):
         b, cin, h, wd = x.shape
         cout = self.out_channel
         weight = self.weight[0] * self.scale  # [C_out, C_in, k, k], shared
-        factor = self.modulation(style).view(b, 1, cin)  # [B, 1, C_in]
+        s = self.modulation(style)  # [B, C_in]
+        d = None
         if self.demodulate:
             # sum over (C_in, k, k) of (weight * s)^2 == s^2 @ (sum over k, k of weight^2): no per-sample square
-            energy = factor.square().view(b, cin) @ weight.square().sum([2, 3]).t()  # [B, C_out]
-            factor = factor * torch.rsqrt(energy + self.eps).view(b, cout, 1)  # [B, C_out, C_in]
+            d = torch.rsqrt(s.square() @ weight.square().sum([2, 3]).t() + self.eps)  # [B, C_out]
+        if torch.is_grad_enabled() and not self.weight.requires_grad:
+            return self._scaled_activations(x, weight, s, d)
+        factor = s.view(b, 1, cin) if d is None else s.view(b, 1, cin) * d.view(b, cout, 1)  # [B, C_out or 1, C_in]
         if self.upsample:
             return self._up(x.reshape(1, b * cin, h, wd), weight, factor)
         w = self._per_sample(weight, factor, b, x.dtype)
@@ -355,6 +358,26 @@ class ModulatedConv2d(nn.Module):
         else:
             out = F.conv2d(x.reshape(1, b * cin, h, wd), w, padding=self.padding, groups=b)
         return out.view(b, cout, out.shape[-2], out.shape[-1])
+
+    def _scaled_activations(self, x: Tensor, weight: Tensor, s: Tensor, d: Tensor | None) -> Tensor:
+        """The same function as ``conv(x, weight * s * d)``, computed as ``conv(x * s, weight) * d``.
+
+        Used when the weight is frozen and gradients flow (inverting or projecting into a fixed
+        generator): the per-sample weights' backward must compute their gradient (a weight-gradient
+        product as large as the forward) to reach the style, while here the style's gradient comes
+        elementwise from the input gradient, which the chain needs anyway, and the frozen shared
+        weight gets none. One product fewer per layer in the backward.
+        """
+        b = x.shape[0]
+        x = x * s.view(b, -1, 1, 1).to(x.dtype)
+        w = weight.to(x.dtype)
+        if self.upsample:
+            out = self._up(x, w, None)
+        elif self.downsample:
+            out = F.conv2d(self.blur(x), w, stride=2)
+        else:
+            out = F.conv2d(x, w, padding=self.padding)
+        return out if d is None else out * d.view(b, -1, 1, 1).to(out.dtype)
 
     @staticmethod
     def _per_sample(weight: Tensor, factor: Tensor, b: int, dtype: torch.dtype) -> Tensor:
@@ -366,16 +389,18 @@ class ModulatedConv2d(nn.Module):
         w = weight[None] * factor[..., None, None]
         return w.to(dtype).reshape(b * weight.shape[0], *weight.shape[1:])
 
-    def _up(self, xg: Tensor, weight: Tensor, factor: Tensor) -> Tensor:
+    def _up(self, xg: Tensor, weight: Tensor, factor: Tensor | None) -> Tensor:
         """Stride-2 transposed conv of ``xg [1, B C_in, H, W]`` as its four phases, then the FIR blur.
 
         Output pixel ``2i + a`` of the transposed conv is ``sum_d x[i - d] w[a + 2d]``: phase ``(a, b)``
         is an ordinary conv with the taps of parity ``(a, b)`` (2 x 2, 2 x 1, 1 x 2, 1 x 1 for k = 3, the
         transposed conv's 9 taps in all). Each phase is written straight into its interleaved place
         in the blur's zero-padded input (no stack, shuffle or pad copies). Returns ``[B, C_out, 2H, 2W]``.
+        ``factor None``: ``xg`` is ``[B, C_in, H, W]`` and the weight is shared by the batch.
         """
         cout, _, k, _ = weight.shape
-        bsz, k2 = factor.shape[0], (k + 1) // 2
+        k2 = (k + 1) // 2
+        bsz, groups = (xg.shape[0], 1) if factor is None else (factor.shape[0], factor.shape[0])
         h, wd = xg.shape[-2:]
         ph, pw = h + k2 - 1, wd + k2 - 1  # each phase's size; 2 ph covers the transposed conv's 2 (H - 1) + k
         pad0, pad1 = self.blur.pad
@@ -390,8 +415,10 @@ class ModulatedConv2d(nn.Module):
                 if first[a] is None or first[c] is None:  # k = 1: odd pixels get no tap
                     phases.append(xg.new_zeros(bsz, cout, ph, pw))
                     continue
-                wk = self._per_sample(flipped[:, :, (k - 1 - a) % 2::2, (k - 1 - c) % 2::2], factor, bsz, xg.dtype)
-                o = F.conv2d(xg, wk, padding=k2 - 1, groups=bsz)
+                wk = flipped[:, :, (k - 1 - a) % 2::2, (k - 1 - c) % 2::2]
+                if factor is not None:
+                    wk = self._per_sample(wk, factor, bsz, xg.dtype)
+                o = F.conv2d(xg, wk, padding=k2 - 1, groups=groups)
                 o = o[..., first[a]:first[a] + ph, first[c]:first[c] + pw]
                 phases.append(o.view(bsz, cout, ph, pw))
         buf = _Interleave.apply(size, pad0, *phases)

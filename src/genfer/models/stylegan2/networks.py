@@ -145,7 +145,7 @@ class Generator(nn.Module):
 
     # --- synthesis --------------------------------------------------------------------------------
     def synthesis(self, latent: Tensor, constant: Tensor | None = None, noise: Sequence[Tensor | None] | None = None,
-                  return_features: bool = False) -> tuple[Tensor, list[Tensor]]:
+                  return_features: bool = False, image: bool = True) -> tuple[Tensor | None, list[Tensor]]:
         """W+ ``[B, n_latent, style_dim]`` -> image ``[B, 3, size, size]`` (raw ToRGB sum, about [-1, 1] when trained).
 
         Args:
@@ -153,6 +153,7 @@ class Generator(nn.Module):
             constant: ``[B, C_4, 4, 4]`` replacing the learnt constant input (IFER's structure code).
             noise: one map per layer (``None`` entries draw fresh noise); ``None`` = all fresh.
             return_features: also collect the second StyledConv's output at 64, 32 and 16 px.
+            image: ``False``: no ToRGB, and no layer above the largest feature size (image ``None``).
 
         Returns:
             the image and the features ``[f64, f32, f16]`` (those the size has; empty unless asked).
@@ -161,7 +162,7 @@ class Generator(nn.Module):
             noise = [None] * self.num_layers
         out = self.input(latent) if constant is None else constant
         out = self.conv1(out, latent[:, 0], noise=noise[0])
-        skip = self.to_rgb1(out, latent[:, 1])
+        skip = self.to_rgb1(out, latent[:, 1]) if image else None
         feats: dict[int, Tensor] = {}
         i = 1
         for conv1, conv2, n1, n2, to_rgb in zip(self.convs[::2], self.convs[1::2], noise[1::2], noise[2::2],
@@ -170,9 +171,19 @@ class Generator(nn.Module):
             out = conv2(out, latent[:, i + 1], noise=n2)
             if return_features and out.shape[-1] in FEATURE_SIZES:
                 feats[out.shape[-1]] = out
-            skip = to_rgb(out, latent[:, i + 2], skip)
+            if image:
+                skip = to_rgb(out, latent[:, i + 2], skip)
+            elif out.shape[-1] >= max(FEATURE_SIZES):
+                break
             i += 2
         return skip, [feats[s] for s in FEATURE_SIZES if s in feats]
+
+    def features(self, styles: list[Tensor], randomize_noise: bool = True) -> list[Tensor]:
+        """``forward(styles, randomize_noise=..., return_features=True)``'s features ``[f64, f32, f16]``,
+        without computing the image: the layers above 64 px (two thirds of a 256-px decode's
+        multiply-adds) and the ToRGBs are skipped (IFER's alignment source, drawn from random z)."""
+        noise = None if randomize_noise else self.stored_noise()
+        return self.synthesis(self.latent_plus(styles), None, noise, return_features=True, image=False)[1]
 
     def forward(self, styles: list[Tensor] | Tensor, constant: Tensor | None = None, return_latents: bool = False,
                 inject_index: int | None = None, truncation: float = 1.0, truncation_latent: Tensor | None = None,
