@@ -11,8 +11,9 @@ configuration runs in its own subprocess (so peak RSS is its own), in alternatio
   on a Zen 4), slower where it emulates bf16 (AVX2 only: 0.36x on a Zen 3).
 
 Times are medians of ``--reps`` after one warm-up; wall-clock and process CPU seconds are both
-reported. On a shared machine the ratios, measured in one run, are steadier than the absolute
-figures.
+reported. The warm-up runs under ``torch.utils.flop_counter``: each row also gives its arithmetic
+(GFLOP per pair, convolutions and matrix products) and the rate it ran at. On a shared machine
+the ratios, measured in one run, are steadier than the absolute figures.
 
     python benchmarks/jesrl_speed.py                    # the table (~20 min on 2 loaded cores)
     python benchmarks/jesrl_speed.py --reps 1 --only swap
@@ -103,7 +104,10 @@ def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: 
             with autocast(precision, torch.device("cpu")):
                 m.swap_with(xa, xb, i, j)
 
-    step()  # warm-up
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as fc:  # the warm-up, its arithmetic counted
+        step()
     walls, cpus = [], []
     for _ in range(reps):
         w0, c0 = time.perf_counter(), time.process_time()
@@ -111,8 +115,10 @@ def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: 
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"impl": impl, "what": what, "precision": precision, "vgg": vgg, "wall_s": statistics.median(walls),
-            "cpu_s": statistics.median(cpus), "peak_rss_mib": round(rss), "reps": reps}
+    gflop, wall = fc.get_total_flops() / 1e9, statistics.median(walls)
+    return {"impl": impl, "what": what, "precision": precision, "vgg": vgg, "wall_s": wall,
+            "cpu_s": statistics.median(cpus), "peak_rss_mib": round(rss), "reps": reps,
+            "gflop_per_pair": gflop / batch, "gflop_per_s": gflop / wall}
 
 
 def main() -> None:
