@@ -30,7 +30,7 @@ product reaches on this CPU, the ceiling of both. ``--what fit`` runs genfer's A
 ``--fit-batch`` (the release README's 8) with Ranger and reports its peak RSS.
 
     python benchmarks/asit_speed.py --what peak,asit,ifer,infer --batch 2 --reps 2 --json out.json
-    python benchmarks/asit_speed.py --what fit --fit-batch 8 --max-rss-gb 23
+    python benchmarks/asit_speed.py --what fit --fit-batch 8 --recompute --max-rss-gb 23
 """
 
 from __future__ import annotations
@@ -142,9 +142,11 @@ def release_encode(enc, x):
 
 
 # --- builders ---------------------------------------------------------------------------------------
-def build_asit(faithful: bool) -> ASIT:
+def build_asit(faithful: bool, recompute: bool = False) -> ASIT:
+    """The released sizes; ``recompute`` off unless asked (the release keeps its activations)."""
     cfg = make_config("asit", "released", ["model.lpips_lambda=0", "model.id_lambda=0", "model.latent_avg_samples=512",
-                                           f"model.faithful={str(faithful).lower()}"]).model
+                                           f"model.faithful={str(faithful).lower()}",
+                                           f"model.recompute={str(recompute).lower()}"]).model
     m = ASIT(cfg)
     m.load_pretrained()
     m.cfg.lpips_lambda, m.cfg.id_lambda = 0.8, 0.1  # random-weight LPIPS and IR-SE50, the release's compute
@@ -295,7 +297,7 @@ def bench_peak(a) -> dict:
 def bench_fit(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dict:
     """genfer's ASIT step alone at ``--fit-batch`` with the release's Ranger: does it fit, and its time."""
     x = torch.randint(0, 256, (a.fit_batch, 3, 256, 256), dtype=torch.uint8, generator=g)
-    m = build_asit(faithful=False)
+    m = build_asit(faithful=False, recompute=a.recompute)
     groups = {n: [p for mod in mods for p in mod.parameters()] for n, mods in m.groups().items()}
     opts = {n: Ranger(ps, lr=1e-4) for n, ps in groups.items()}
     times = []
@@ -305,7 +307,7 @@ def bench_fit(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dict
             genfer_asit_step(m, opts, groups, x, i, prec)
             times.append(time.perf_counter() - t0)
             print(f"fit batch {a.fit_batch} {prec} step {i}: {times[-1]:.1f} s, RSS {rss_gb():.1f} GB", flush=True)
-    return {"batch": a.fit_batch, "step_s": times, "peak_rss_gb": rss[f"fit_{prec}"]}
+    return {"batch": a.fit_batch, "recompute": a.recompute, "step_s": times, "peak_rss_gb": rss[f"fit_{prec}"]}
 
 
 def bench_asit(a, prec: str, g: torch.Generator, watch: Watch, rss: dict) -> dict:
@@ -387,6 +389,7 @@ def main() -> None:
     ap.add_argument("--ifer-batch", type=int, default=8)
     ap.add_argument("--infer-batch", type=int, default=8)
     ap.add_argument("--fit-batch", type=int, default=8, help="--what fit: genfer's ASIT step alone at this batch")
+    ap.add_argument("--recompute", action="store_true", help="--what fit: with model.recompute (the released preset's)")
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--precision", default="fp32", help="comma list: fp32,bf16")
     ap.add_argument("--threads", type=int, default=2)

@@ -142,3 +142,28 @@ def test_ifer_synthface_preset_takes_every_encoder_weight_of_the_asit_one():
     """``genfer train ifer --config synthface model.init_from=<asit synthface run>`` loads the whole encoder."""
     a, f = make_config("asit", "synthface").model, make_config("ifer", "synthface").model
     assert a.encoder_kwargs() == f.encoder_kwargs()
+
+
+def test_recompute_keeps_less_and_gives_the_same_gradients():
+    """``model.recompute``: the encoder keeps only its blocks' and heads' inputs, and the backward's
+    second forward replays stochastic depth, so the gradients equal those of the kept activations."""
+    from genfer.models.asit.networks import ASITEncoder
+
+    cfg = make_config("asit", "tiny", []).model
+    torch.manual_seed(0)
+    nets = [ASITEncoder(**{**cfg.encoder_kwargs(), "recompute": r}).train() for r in (False, True)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    grads, kept = [], []
+    for net in nets:
+        saved = []
+        torch.manual_seed(1)  # the same drop-path draws
+        with torch.autograd.graph.saved_tensors_hooks(lambda t, s=saved: s.append(t.numel()) or t, lambda t: t):
+            codes, structure = net(x)
+        (codes.square().sum() + structure.square().sum()).backward()
+        grads.append([p.grad for p in net.parameters()])
+        kept.append(sum(saved))
+    assert kept[1] < kept[0] / 4
+    assert sum(g is not None for g in grads[0]) > 100  # the unused feature convs get none, in both
+    for a, b in zip(*grads, strict=True):
+        assert (a is None and b is None) or torch.allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genfer.models.layers.gcvit import GCViT, StyleBlock
+from genfer.models.layers.gcvit import GCViT, StyleBlock, maybe_recompute
 from genfer.models.layers.stylegan2 import ConvLayer, EqualLinear, ResBlock
 
 
@@ -76,7 +76,8 @@ class ASITEncoder(GCViT):
         style_window: window of the style heads' attention.
         struct_channels: channels of the structure code (the decoder's 4x4 channels).
         **trunk: :class:`GCViT` arguments (``dim``, ``depths``, ``num_heads``, ``windows``,
-            ``mlp_ratio``, ``resolution``, ``drop_path_rate``, ``layer_scale``, ``faithful``).
+            ``mlp_ratio``, ``resolution``, ``drop_path_rate``, ``layer_scale``, ``faithful``,
+            ``recompute``, which covers the style heads too).
     """
 
     def __init__(self, style_dim: int = 512, n_styles: int = 14, coarse: int = 3, middle: int = 7,
@@ -105,7 +106,8 @@ class ASITEncoder(GCViT):
         c3s = c3 if self.c3_proj is None else self.c3_proj(c3)
         p2 = F.interpolate(c3s, size=c2.shape[-2:], mode="bilinear", align_corners=True) + self.latlayer1(c2)
         p1 = F.interpolate(p2, size=c1.shape[-2:], mode="bilinear", align_corners=True) + self.latlayer2(c1)
-        codes = [head(c3s if i < self.coarse else p2 if i < self.middle else p1) for i, head in enumerate(self.styles)]
+        codes = [maybe_recompute(head, c3s if i < self.coarse else p2 if i < self.middle else p1,
+                                 recompute=self.recompute) for i, head in enumerate(self.styles)]
         structure = self.last_block(last)
         if structure.shape[-1] != 4:
             structure = F.interpolate(structure, size=(4, 4), mode="bilinear", align_corners=False)

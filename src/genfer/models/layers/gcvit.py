@@ -34,6 +34,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 
 class DropPath(nn.Module):
@@ -221,6 +222,15 @@ class WindowAttention(nn.Module):
         return self.proj((attn @ v).transpose(1, 2).reshape(b_, n, c))
 
 
+def maybe_recompute(module: nn.Module, *args: Tensor | None, recompute: bool = False) -> Tensor:
+    """``module(*args)``; with ``recompute`` and gradients on, its activations are not kept but computed
+    again in the backward (``torch.utils.checkpoint``, which replays the RNG state, so stochastic
+    depth draws the same masks and the gradients are the same)."""
+    if recompute and torch.is_grad_enabled():
+        return checkpoint(module, *args, use_reentrant=False)
+    return module(*args)
+
+
 def window_partition(x: Tensor, w: int) -> Tensor:
     """[B, H, W, C] -> [B * H/w * W/w, w*w, C], windows image-major, row-major within an image."""
     b, hh, ww, c = x.shape
@@ -322,10 +332,12 @@ class GCViTLayer(nn.Module):
         layer_scale: initial layer scale (``None``: none).
         downsample: end with a ReduceSize (side / 2, channels x 2).
         faithful: reproduce the release's global-query bugs (see the module docstring).
+        recompute: recompute each block's activations in the backward instead of keeping them.
     """
 
     def __init__(self, dim: int, depth: int, resolution: int, num_heads: int, window: int, mlp_ratio: float,
-                 drop_path: list[float], layer_scale: float | None, downsample: bool, faithful: bool = False) -> None:
+                 drop_path: list[float], layer_scale: float | None, downsample: bool, faithful: bool = False,
+                 recompute: bool = False) -> None:
         super().__init__()
         if resolution % window or (resolution // window) & (resolution // window - 1):
             raise ValueError(f"window {window} must divide the level side {resolution} by a power of 2")
@@ -337,7 +349,7 @@ class GCViTLayer(nn.Module):
         self.to_q_global = nn.Sequential(*[FeatExtract(dim) for _ in range(n_pool)] if n_pool else
                                          [FeatExtract(dim, keep_dim=True)])
         self.dim, self.resolution, self.window, self.num_heads = dim, resolution, window, num_heads
-        self.faithful = faithful
+        self.faithful, self.recompute = faithful, recompute
 
     def global_query(self, x: Tensor) -> Tensor:
         """x: [B, H, W, C] -> the queries of every window, ``[B * nW, heads, w*w, C/heads]``."""
@@ -357,8 +369,8 @@ class GCViTLayer(nn.Module):
                              f"got {tuple(x.shape[1:3])}")
         q = self.global_query(x) if len(self.blocks) > 1 else None
         for blk in self.blocks:
-            x = blk(x, q)
-        return x if self.downsample is None else self.downsample(x)
+            x = maybe_recompute(blk, x, q, recompute=self.recompute)
+        return x if self.downsample is None else maybe_recompute(self.downsample, x, recompute=self.recompute)
 
 
 class GCViT(nn.Module):
@@ -375,17 +387,20 @@ class GCViT(nn.Module):
         layer_scale: initial layer scale (``None``: none).
         in_chans: input channels.
         faithful: reproduce the release's global-query bugs.
+        recompute: keep only each block's input for the backward and compute its activations
+            again there (one more forward in all; at the release's size the activations kept
+            fall from ~1.3 GB per 256-px image to a few MB).
     """
 
     def __init__(self, dim: int = 128, depths: tuple[int, ...] = (3, 4, 19, 5),
                  num_heads: tuple[int, ...] = (4, 8, 16, 32),
                  windows: tuple[int, ...] = (8, 8, 16, 8), mlp_ratio: float = 2.0, resolution: int = 256,
                  drop_path_rate: float = 0.5, layer_scale: float | None = 1e-5, in_chans: int = 3,
-                 faithful: bool = False) -> None:
+                 faithful: bool = False, recompute: bool = False) -> None:
         super().__init__()
         if not (len(depths) == len(num_heads) == len(windows)):
             raise ValueError("depths, num_heads and windows need one entry per level")
-        self.resolution, self.dim, self.n_levels = resolution, dim, len(depths)
+        self.resolution, self.dim, self.n_levels, self.recompute = resolution, dim, len(depths), recompute
         self.patch_embed = PatchEmbed(in_chans, dim)
         dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
         self.levels = nn.ModuleList()
@@ -393,7 +408,8 @@ class GCViT(nn.Module):
             side = resolution // 2 ** (i + 2)
             self.levels.append(GCViTLayer(dim * 2**i, depth, side, num_heads[i], windows[i], mlp_ratio,
                                           dpr[sum(depths[:i]):sum(depths[:i + 1])], layer_scale,
-                                          downsample=i < len(depths) - 1, faithful=faithful))
+                                          downsample=i < len(depths) - 1, faithful=faithful,
+                                          recompute=recompute))
 
     @property
     def faithful(self) -> bool:
@@ -416,7 +432,7 @@ class GCViT(nn.Module):
         For the release (R = 256, dim 128): 128@64, 256@32, 512@16, 1024@8, 1024@8.
         """
         self.check_input(x)
-        h = self.patch_embed(x)
+        h = maybe_recompute(self.patch_embed, x, recompute=self.recompute)
         outs = []
         for level in self.levels:
             outs.append(h.permute(0, 3, 1, 2))
@@ -425,5 +441,5 @@ class GCViT(nn.Module):
         return outs
 
 
-__all__ = ["GCViT", "GCViTBlock", "GCViTLayer", "ReduceSize", "StyleBlock", "WindowAttention", "window_partition",
-           "window_reverse"]
+__all__ = ["GCViT", "GCViTBlock", "GCViTLayer", "ReduceSize", "StyleBlock", "WindowAttention", "maybe_recompute",
+           "window_partition", "window_reverse"]
