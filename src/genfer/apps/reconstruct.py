@@ -132,7 +132,7 @@ def reconstruct_files(
             for name, imgs in parts.items():
                 target = out / name / f"{rel}.png" if by_part else out / rel.parent / f"{rel.name}_{name}.png"
                 target.parent.mkdir(parents=True, exist_ok=True)
-                report.written.append(save_image(imgs[i].cpu(), target))
+                report.written.append(save_image(imgs[i].float().cpu(), target))
             report.faces += 1
     return report
 

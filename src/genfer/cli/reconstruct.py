@@ -23,23 +23,31 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write OUT/rec/NAME.png, OUT/mask/NAME.png, ... (input names kept, so `genfer metrics` "
                    "pairs OUT/rec with the input folder)")
     p.add_argument("--batch-size", type=int, default=16, help="faces per forward (default: %(default)s)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="network precision: bf16 autocast is about 2x faster on CPUs with AVX512_BF16 or AMX "
+                   "and on GPUs (slower where the CPU emulates it); on a trained CDAN it moved the held-out "
+                   "figures by under 0.01 (default: %(default)s)")
     add_face_options(p)
     add_device(p, "cpu")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from genfer.apps import photos
     from genfer.apps.reconstruct import load_reconstructor, reconstruct_files
     from genfer.cli.common import resolve_device
     from genfer.core.errors import GenferError
     from genfer.core.paths import check_writable
+    from genfer.engine.precision import autocast
 
     check_writable(args.output, folder=True, option="--output")
     device = resolve_device(args.device)
     method, cfg = load_reconstructor(args.checkpoint, device)
-    report = reconstruct_files(method, cfg, args.images, args.output, args.aligned,
-                               lambda: photos.load_detector(args.detector, device), args.batch_size, args.by_part)
+    with autocast(args.precision, torch.device(device)):
+        report = reconstruct_files(method, cfg, args.images, args.output, args.aligned,
+                                   lambda: photos.load_detector(args.detector, device), args.batch_size, args.by_part)
     for problem in report.problems:
         print(f"skipped: {problem}")
     if report.faces == 0:
