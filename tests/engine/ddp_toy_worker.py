@@ -1,14 +1,13 @@
 """Run under torchrun by test_ddp.py: train the toy method, save this rank's weights and EMA weights."""
 
-import os
 import sys
 from pathlib import Path
 
 import torch
+from ddp_exit import leave
 from toy_method import TINY, register
 
 from genfer.core.config import make_config
-from genfer.engine.distributed import shutdown
 from genfer.engine.trainer import Trainer
 
 if __name__ == "__main__":
@@ -20,10 +19,4 @@ if __name__ == "__main__":
     state = {"weights": {k: v.clone() for k, v in t.method.state_dict().items()},
              "ema": t.ema.state_dict() if t.ema is not None else {}}
     torch.save(state, out / f"rank{t.dist.rank}.pt")
-    shutdown()
-    # leave without the interpreter's teardown: this rank's results are written, and a rare abort in
-    # torch's C++ teardown of the communicator ("terminate called without an active exception", seen
-    # twice in many runs) would otherwise fail the run after the fact
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    leave()

@@ -1,13 +1,12 @@
 """Run under torchrun by test_ddp.py: train a tiny TDGAN, save this rank's weights."""
 
-import os
 import sys
 from pathlib import Path
 
 import torch
+from ddp_exit import leave
 
 from genfer.core.config import make_config
-from genfer.engine.distributed import shutdown
 from genfer.engine.trainer import Trainer
 
 if __name__ == "__main__":
@@ -16,10 +15,4 @@ if __name__ == "__main__":
     t = Trainer(make_config("tdgan", "tiny", overrides))
     t.fit()
     torch.save({k: v.clone() for k, v in t.method.state_dict().items()}, out / f"rank{t.dist.rank}.pt")
-    shutdown()
-    # leave without the interpreter's teardown: this rank's results are written, and a rare abort in
-    # torch's C++ teardown of the communicator ("terminate called without an active exception", seen
-    # twice in many runs) would otherwise fail the run after the fact
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    leave()
