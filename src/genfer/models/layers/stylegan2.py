@@ -20,6 +20,12 @@ same; how they are computed differs where the release is slow on a CPU:
   activations and keeps two more of them for the backward pass). The weights are the shared
   weight times one ``[B, C_out, C_in]`` factor, written in one pass; the demodulation comes from
   ``s^2 @ sum_kk w^2``, so no per-sample weight is squared or summed, in either pass.
+- Inference (no autograd graph) modulates the activations instead, ``conv(x * s, W) * d``: dense
+  convolutions, which run faster channels-last than grouped ones, and the plain 3 x 3 convs of
+  256 channels or more by Winograd's F(4 x 4, 3 x 3) in float32 on a CPU (``winograd``: 4
+  multiply-adds per output instead of 9; ~1e-5 relative rounding). The generator's fp32 forward
+  at 256 px went from 4.1 to 3.1 s (batch 8, two Zen 4 cores). ``ModulatedConv2d.winograd = False``
+  keeps the direct path.
 - Noise injection, bias and leaky ReLU (x sqrt 2) are one autograd function that writes one tensor
   and keeps only it (and the noise map) for the backward pass; the release's CPU path writes four
   (``x + w n``, ``+ b``, leaky ReLU, ``x sqrt 2``). It stays twice differentiable, as R1 and the
@@ -36,6 +42,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from genfer.models.layers import winograd
 
 SQRT2 = math.sqrt(2.0)
 
@@ -103,7 +111,9 @@ class _Interleave(torch.autograd.Function):
     def forward(ctx, size: tuple[int, int], pad: int, *phases: Tensor) -> Tensor:
         p0 = phases[0]
         h, w = p0.shape[-2:]
-        buf = p0.new_empty(*p0.shape[:2], *size)
+        fmt = torch.channels_last if p0.dim() == 4 and p0.is_contiguous(memory_format=torch.channels_last) \
+            and not p0.is_contiguous() else torch.contiguous_format
+        buf = p0.new_empty(*p0.shape[:2], *size).contiguous(memory_format=fmt)
         buf[..., :pad, :].zero_()
         buf[..., pad + 2 * h:, :].zero_()
         buf[..., :, :pad].zero_()
@@ -314,7 +324,13 @@ class ModulatedConv2d(nn.Module):
     ``EqualLinear(style_dim, C_in)``, bias initialised to 1), ``blur.kernel`` when resampling.
     Upsampling is a transposed conv of stride 2 with the (unflipped) weight followed by the FIR
     blur, as rosinality computes it, so converted checkpoints give its outputs.
+
+    Inference (no autograd graph) scales the activations instead of the weights, and computes a
+    plain 3 x 3 conv on float32 CPU activations by Winograd's F(4 x 4, 3 x 3) (``winograd``);
+    set ``winograd = False`` (on the class or one instance) for the direct convolutions.
     """
+
+    winograd: bool = True
 
     def __init__(self, in_channel: int, out_channel: int, kernel_size: int, style_dim: int, demodulate: bool = True,
                  upsample: bool = False, downsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1)) -> None:
@@ -335,6 +351,7 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(1, out_channel, in_channel, kernel_size, kernel_size))
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1)
         self.demodulate = demodulate
+        self._winograd_cache: tuple | None = None
 
     def forward(self, x: Tensor, style: Tensor) -> Tensor:
         """``x [B, C_in, H, W]``, ``style [B, style_dim]`` -> ``[B, C_out, H', W']`` (H' = 2H, H/2 or H)."""
@@ -346,7 +363,11 @@ class ModulatedConv2d(nn.Module):
         if self.demodulate:
             # sum over (C_in, k, k) of (weight * s)^2 == s^2 @ (sum over k, k of weight^2): no per-sample square
             d = torch.rsqrt(s.square() @ weight.square().sum([2, 3]).t() + self.eps)  # [B, C_out]
-        if torch.is_grad_enabled() and not self.weight.requires_grad:
+        graph = torch.is_grad_enabled() and (x.requires_grad or s.requires_grad or self.weight.requires_grad)
+        if not graph and self.winograd and not self.upsample and not self.downsample \
+                and winograd.supported(x, self.kernel_size) and not torch.is_autocast_enabled("cpu"):
+            return winograd.winograd_conv3x3(x, self._winograd_weight(weight), s, d)
+        if (torch.is_grad_enabled() and not self.weight.requires_grad) or (not graph and self.winograd):
             return self._scaled_activations(x, weight, s, d)
         factor = s.view(b, 1, cin) if d is None else s.view(b, 1, cin) * d.view(b, cout, 1)  # [B, C_out or 1, C_in]
         if self.upsample:
@@ -358,6 +379,13 @@ class ModulatedConv2d(nn.Module):
         else:
             out = F.conv2d(x.reshape(1, b * cin, h, wd), w, padding=self.padding, groups=b)
         return out.view(b, cout, out.shape[-2], out.shape[-1])
+
+    def _winograd_weight(self, weight: Tensor) -> Tensor:
+        """``winograd_weight(weight)``, kept until the parameter changes (its version counter moves)."""
+        key = (self.weight._version, self.weight.data_ptr(), weight.dtype)
+        if self._winograd_cache is None or self._winograd_cache[0] != key:
+            self._winograd_cache = (key, winograd.winograd_weight(weight))
+        return self._winograd_cache[1]
 
     def _scaled_activations(self, x: Tensor, weight: Tensor, s: Tensor, d: Tensor | None) -> Tensor:
         """The same function as ``conv(x, weight * s * d)``, computed as ``conv(x * s, weight) * d``.
