@@ -3,16 +3,18 @@
 At the released defaults (batch 10, 3 x 256 x 256, the released networks and loss terms), each
 configuration runs in its own subprocess (so peak RSS is its own), in alternation:
 
-- ``released`` (``benchmarks/reference_jesrl.py``) and ``genfer`` (``run_iteration`` on the
-  ``jesrl`` method), a GAN iteration (D update then G update) without and with the VGG loss
+- ``released`` (``benchmarks/reference_jesrl.py``, with the release's norm and activation layers;
+  ``--release-layers genfer`` lends it genfer's fused ones, as before stop 33) and ``genfer``
+  (``run_iteration`` on the ``jesrl`` method), a GAN iteration (D update then G update) without and with the VGG loss
   (random VGG weights: the loss net's speed does not depend on its values);
 - ``swap`` at batch 10: the release's ``forward_G`` under ``no_grad`` against ``JESRL.swap_with``;
 - genfer in bf16 (autocast) beside fp32: fast where the CPU has AVX512_BF16 or AMX (1.9-2.5x fp32
   on a Zen 4), slower where it emulates bf16 (AVX2 only: 0.36x on a Zen 3).
 
 Times are medians of ``--reps`` after one warm-up; wall-clock and process CPU seconds are both
-reported. The warm-up runs under ``torch.utils.flop_counter``: each row also gives its arithmetic
-(GFLOP per pair, convolutions and matrix products) and the rate it ran at. On a shared machine
+reported, and the peak RSS up to then. One more iteration, run under ``torch.utils.flop_counter``,
+gives each row's arithmetic (GFLOP per pair, convolutions and matrix products) and the rate it
+ran at. On a shared machine
 the ratios, measured in one run, are steadier than the absolute figures.
 
     python benchmarks/jesrl_speed.py                    # the table (~20 min on 2 loaded cores)
@@ -43,7 +45,7 @@ CONFIGS = [
 
 
 def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: int, batch: int,
-           allocator: str = "genfer", nchw: bool = False) -> dict:
+           allocator: str = "genfer", nchw: bool = False, release_layers: str = "released") -> dict:
     apply_allocator(allocator, "genfer" if impl == "genfer" else "release")
     import torch
 
@@ -62,6 +64,8 @@ def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: 
     # keep 1 GB of weights out of both processes' RSS (the VGG trunk of the loss is full size)
     cfg = JESRLConfig(lambda_vgg=15.0 if vgg else 0.0, channels_last=impl == "genfer" and not nchw, vgg_hidden=64)
     m = JESRL(cfg)
+    if impl == "released" and release_layers == "released":
+        ref.released_layers(m)
     m.train()
     m.P.eval().requires_grad_(False)
     g = torch.Generator().manual_seed(1)
@@ -106,8 +110,7 @@ def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: 
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as fc:  # the warm-up, its arithmetic counted
-        step()
+    step()  # warm-up
     walls, cpus = [], []
     for _ in range(reps):
         w0, c0 = time.perf_counter(), time.process_time()
@@ -115,6 +118,8 @@ def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: 
         walls.append(time.perf_counter() - w0)
         cpus.append(time.process_time() - c0)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with FlopCounterMode(display=False) as fc:  # one more iteration, its arithmetic counted (after the
+        step()  # peak RSS is read: the counter's dispatch mode allocates differently)
     gflop, wall = fc.get_total_flops() / 1e9, statistics.median(walls)
     return {"impl": impl, "what": what, "precision": precision, "vgg": vgg, "wall_s": wall,
             "cpu_s": statistics.median(cpus), "peak_rss_mib": round(rss), "reps": reps,
@@ -132,12 +137,14 @@ def main() -> None:
     ap.add_argument("--out", help="write the JSON results here")
     add_allocator_arg(ap)
     ap.add_argument("--nchw", action="store_true", help="genfer without its channels-last activations")
+    ap.add_argument("--release-layers", choices=("released", "genfer"), default="released",
+                    help="the release pattern's norm + activation layers: the release's, or genfer's fused ones")
     ap.add_argument("--worker", nargs=4, metavar=("IMPL", "WHAT", "PRECISION", "VGG"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         impl, what, prec, vgg = args.worker
         print(json.dumps(worker(impl, what, prec, vgg == "1", args.reps, args.threads, args.batch, args.allocator,
-                                args.nchw)))
+                                args.nchw, args.release_layers)))
         return
     rows = []
     for impl, what, prec, vgg in CONFIGS:
@@ -147,6 +154,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--worker", impl, what, prec, "1" if vgg else "0", "--reps", str(args.reps),
                "--threads", str(args.threads), "--batch", str(args.batch), "--allocator", args.allocator]
         cmd += ["--nchw"] if args.nchw else []
+        cmd += ["--release-layers", args.release_layers]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         per = row["wall_s"] / args.batch
@@ -163,7 +171,7 @@ def main() -> None:
                            "rss_released_mib": r["released"]["peak_rss_mib"],
                            "rss_genfer_mib": r["genfer"]["peak_rss_mib"]}
     res = {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "batch": args.batch,
-           "allocator": args.allocator, "nchw": args.nchw,
+           "allocator": args.allocator, "nchw": args.nchw, "release_layers": args.release_layers,
            "rows": rows, "ratios": ratios}
     print(json.dumps(ratios, indent=2))
     if args.out:

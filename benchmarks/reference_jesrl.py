@@ -11,18 +11,43 @@ copied); it runs genfer's networks (the same functions) the way the release call
 - BCE on sigmoid probabilities (``log`` clamped at -100, no target-range check), noisy targets;
 - ``VGGLoss`` (pix2pixHD style): the frozen VGG19-BN runs on both images with a graph, the target
   activations are detached afterwards; TV on detached images;
-- ``swap``: ``forward_G`` under ``no_grad``, i.e. all six decodes for two swapped images.
+- ``swap``: ``forward_G`` under ``no_grad``, i.e. all six decodes for two swapped images;
+- ``released_layers``: the release's ``Normalization`` (``F.normalize(x) * alpha + beta`` as
+  autograd ops) followed by its own ``LeakyReLU`` / ``ReLU`` module (out of place, as the issue's
+  CPU patch of the release runs them), on the same parameters. Without it the pattern borrows
+  genfer's fused norm + activation function, which the release does not have.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from genfer.losses.tv import total_variation_l1
-from genfer.models.jesrl.networks import change_vector, swap_labels, swap_latents
+from genfer.models.jesrl.networks import Normalization, change_vector, swap_labels, swap_latents
 from genfer.models.layers.vgg import PERCEPTUAL_SLICES, PERCEPTUAL_WEIGHTS
+
+
+class _ReleasedNorm(nn.Module):
+    """The release's ``Normalization``: a graph of norm, clamp, divide, multiply and add."""
+
+    def __init__(self, norm: Normalization) -> None:
+        super().__init__()
+        self.alpha, self.beta = norm.alpha, norm.beta  # the same parameters (and state-dict keys)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.normalize(x, dim=1) * self.alpha + self.beta
+
+
+def released_layers(m) -> None:
+    """Give ``m``'s encoder, decoder and discriminators the release's norm and activation modules."""
+    acts = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
+    for net in (m.Enc, m.Dec, m.D1, m.D2):
+        for seq in [s for s in net.modules() if isinstance(s, nn.Sequential)]:
+            for k, mod in enumerate(list(seq)):
+                if isinstance(mod, Normalization) and mod.activation is not None:
+                    seq[k], seq[k + 1] = _ReleasedNorm(mod), acts[mod.activation]()
 
 
 def _bce(p: Tensor, t: Tensor) -> Tensor:

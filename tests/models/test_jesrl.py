@@ -158,14 +158,17 @@ def test_tv_term_has_a_gradient_unless_faithful():
 
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])  # fp32 channels-last: the batched dot
-def test_normalization_gradients_equal_autograd_of_the_released_formula(channels_last, dtype):
+@pytest.mark.parametrize("activation", [None, "relu", "leaky_relu"])
+def test_normalization_gradients_equal_autograd_of_the_released_formula(channels_last, dtype, activation):
+    """The fused norm (+ activation) functions keep less for the backward (the leaky ReLU's recovers
+    the normalised map from its output); the gradients are the release's graph's."""
     torch.manual_seed(0)
     x = torch.randn(2, 5, 3, 4, dtype=dtype)
     x[0, :, 1, 2] = 0  # a pixel whose norm is clamped at eps
     g = torch.randn(2, 5, 3, 4, dtype=dtype)
     if channels_last:
         x, g = (t.contiguous(memory_format=torch.channels_last) for t in (x, g))
-    norm = Normalization().to(dtype)
+    norm = Normalization(activation).to(dtype)
     with torch.no_grad():
         norm.alpha.fill_(1.7)
         norm.beta.fill_(-0.3)
@@ -173,6 +176,8 @@ def test_normalization_gradients_equal_autograd_of_the_released_formula(channels
     x.requires_grad_()
     out = norm(x)
     out_ref = torch.nn.functional.normalize(ref[0], dim=1) * ref[1] + ref[2]  # the release's graph
+    if activation is not None:
+        out_ref = torch.relu(out_ref) if activation == "relu" else torch.nn.functional.leaky_relu(out_ref, 0.2)
     torch.testing.assert_close(out, out_ref)
     got = torch.autograd.grad(out, (x, norm.alpha, norm.beta), g)
     want = torch.autograd.grad(out_ref, ref, g)

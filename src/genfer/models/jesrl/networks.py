@@ -1,6 +1,8 @@
 """JESRL's networks, with the released state-dict keys (``nets.py`` of zhangxi1997/JESRL-FER).
 
-- :class:`Normalization`: L2 over channels at each pixel, then scalar ``alpha * x + beta``.
+- :class:`Normalization`: L2 over channels at each pixel, then scalar ``alpha * x + beta``; in the
+  encoder, decoder and discriminators the layer's activation runs inside it (one autograd function
+  keeping one full-size tensor per layer instead of three), its own module slot an ``nn.Identity``.
 - :class:`Encoder`: 5 x [Conv3 s2 -> Norm -> LReLU(0.2)], 3 -> 64 -> 128 -> 256 -> 512 -> 512; the
   first four stage outputs are the skips. 256 px -> z ``[B, 512, 8, 8]``.
 - :class:`LabelDecoder` (``Decoder_label``): ``[z1, z2, tiled change vector]`` -> 4 x [ConvT3 s2 ->
@@ -26,32 +28,74 @@ from genfer.models.layers.vgg import vgg19_bn_features, vgg_head
 
 
 class _PixelNormAffine(torch.autograd.Function):
-    """``x / max(||x||_c, eps) * alpha + beta`` with a hand-written backward.
+    """``x / max(||x||_c, eps) * alpha + beta``, then a ReLU when ``relu``, with a hand-written backward.
 
     The function of ``F.normalize(x, dim=1) * alpha + beta``, but autograd keeps one per-pixel
     scale instead of the graph of norm, clamp, expand, divide, multiply and add: at 256 px these
-    layers cost a quarter of a training iteration on CPU. Not twice differentiable.
+    layers cost a quarter of a training iteration on CPU. The ReLU's mask is recomputed from ``x``
+    in the backward, so the activated map is not kept besides ``x``. Not twice differentiable.
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, alpha: Tensor, beta: Tensor, eps: float) -> Tensor:
+    def forward(ctx, x: Tensor, alpha: Tensor, beta: Tensor, eps: float, relu: bool = False) -> Tensor:
         norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
         inv = norm.clamp_min(eps).reciprocal_()  # [B, 1, H, W]
-        ctx.save_for_backward(x, inv, alpha, (norm > eps))
-        return torch.addcmul(beta.to(x.dtype), x, inv * alpha.to(x.dtype))
+        ctx.relu = relu
+        ctx.save_for_backward(x, inv, alpha, beta, (norm > eps))
+        y = torch.addcmul(beta.to(x.dtype), x, inv * alpha.to(x.dtype))
+        return y.relu_() if relu else y
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        x, inv, alpha, unclamped = ctx.saved_tensors
+        x, inv, alpha, beta, unclamped = ctx.saved_tensors
+        scale = inv * alpha.to(x.dtype)
+        if ctx.relu:  # the ReLU's gradient, its mask from the recomputed pre-activation
+            g = torch.ops.aten.threshold_backward(g, torch.addcmul(beta.to(x.dtype), x, scale), 0)
         t = _channel_dot(g, x)  # [B, 1, H, W]
         # d/dx of x * r with r = 1/||x||: r (g - x r^2 <g, x>) where the norm is not clamped;
         # as g * s - x * (c * s): two passes over the full-size tensors instead of four
-        scale = inv * alpha.to(x.dtype)
         coef = torch.where(unclamped, inv * inv * t, torch.zeros_like(t))
         gx = (g * scale).addcmul_(x, coef * scale, value=-1) if ctx.needs_input_grad[0] else None
         ga = (t * inv).sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[1] else None
         gb = g.sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[2] else None
-        return gx, ga, gb, None
+        return gx, ga, gb, None, None
+
+
+class _PixelNormAffineLeakyReLU(torch.autograd.Function):
+    """``leaky_relu(x / max(||x||_c, eps) * alpha + beta, slope)``, keeping only its output.
+
+    The leaky ReLU is invertible, so the backward recovers ``alpha x_hat = lrelu(z, 1/slope) - beta``
+    from the output ``z``: autograd keeps ``z`` (which the next convolution keeps anyway) and the
+    per-pixel scale, not the conv output and the normalised map besides (two of every layer's three
+    full-size tensors in the encoder and the discriminators). Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, alpha: Tensor, beta: Tensor, eps: float, slope: float) -> Tensor:
+        norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+        inv = norm.clamp_min(eps).reciprocal_()  # [B, 1, H, W]
+        z = torch.addcmul(beta.to(x.dtype), x, inv * alpha.to(x.dtype))
+        torch.nn.functional.leaky_relu_(z, slope)
+        ctx.slope = slope
+        ctx.save_for_backward(z, inv, alpha, beta, (norm > eps))
+        return z
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        z, inv, alpha, beta, unclamped = ctx.saved_tensors
+        a = alpha.to(z.dtype)
+        a = torch.where(a.abs() < 1e-12, torch.full_like(a, 1e-12), a)  # alpha = 0 erases x: no finite inverse
+        gy = torch.ops.aten.leaky_relu_backward(g, z, ctx.slope, True)
+        ym = F.leaky_relu(z, 1.0 / ctx.slope).sub_(beta.to(z.dtype))  # alpha * x_hat
+        d = _channel_dot(gy, ym) / a  # <gy, x_hat> per pixel, [B, 1, H, W]
+        gx = None
+        if ctx.needs_input_grad[0]:
+            # d/dx of alpha x r + beta with r = 1/||x||: alpha r (gy - x_hat <gy, x_hat>) where not clamped
+            gx = gy * (inv * a)
+            gx.addcmul_(ym, torch.where(unclamped, inv * d, torch.zeros_like(d)), value=-1)
+        ga = d.sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[1] else None
+        gb = gy.sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[2] else None
+        return gx, ga, gb, None, None
 
 
 def _channel_dot(g: Tensor, x: Tensor) -> Tensor:
@@ -71,18 +115,38 @@ def _channel_dot(g: Tensor, x: Tensor) -> Tensor:
 
 
 class Normalization(nn.Module):
-    """``F.normalize(x, dim=1) * alpha + beta`` with learned scalars (init 1 and 0)."""
+    """``F.normalize(x, dim=1) * alpha + beta`` with learned scalars (init 1 and 0).
 
-    def __init__(self) -> None:
+    Args:
+        activation: ``"leaky_relu"`` (slope 0.2) or ``"relu"`` to apply the layer's activation inside
+            the same autograd function, which keeps one full-size tensor per layer fewer for the
+            backward (the ``nn.LeakyReLU`` / ``nn.ReLU`` slot then holds an ``nn.Identity``, so the
+            released module indices and keys stay); None for the bare norm.
+    """
+
+    def __init__(self, activation: str | None = None) -> None:
         super().__init__()
+        if activation not in (None, "leaky_relu", "relu"):
+            raise ValueError(f"Normalization: activation must be None, 'leaky_relu' or 'relu', not {activation!r}")
         self.alpha = nn.Parameter(torch.ones(1))
         self.beta = nn.Parameter(torch.zeros(1))
+        self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
         """``x`` ``[B, C, H, W]``: L2 over channels at each pixel (eps 1e-12), then ``alpha x + beta``."""
         if torch.is_autocast_enabled(x.device.type):
             x = x.float()  # the norm in fp32 under autocast, as F.normalize's reduction would be
-        return _PixelNormAffine.apply(x, self.alpha, self.beta, 1e-12)
+        if self.activation == "leaky_relu":
+            return _PixelNormAffineLeakyReLU.apply(x, self.alpha, self.beta, 1e-12, 0.2)
+        return _PixelNormAffine.apply(x, self.alpha, self.beta, 1e-12, self.activation == "relu")
+
+    def extra_repr(self) -> str:
+        return "" if self.activation is None else f"activation={self.activation}"
+
+
+def _norm_act(activation: str) -> list[nn.Module]:
+    """Normalization with the activation inside, and the empty slot where the release has it."""
+    return [Normalization(activation), nn.Identity()]
 
 
 def _like(x: Tensor, ref: Tensor) -> Tensor:
@@ -97,11 +161,11 @@ def _like(x: Tensor, ref: Tensor) -> Tensor:
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), Normalization(), nn.LeakyReLU(0.2))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), *_norm_act("leaky_relu"))
 
 
 def _up(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1), Normalization(), nn.ReLU())
+    return nn.Sequential(nn.ConvTranspose2d(cin, cout, 3, 2, 1, output_padding=1), *_norm_act("relu"))
 
 
 class Encoder(nn.Module):
@@ -186,7 +250,7 @@ class Discriminator(nn.Module):
         layers: list[nn.Module] = []
         c = in_channels + num_classes
         for w in widths:
-            layers += [nn.Conv2d(c, w, 3, 2, 1), Normalization(), nn.LeakyReLU(0.2)]
+            layers += [nn.Conv2d(c, w, 3, 2, 1), *_norm_act("leaky_relu")]
             c = w
         self.conv = nn.Sequential(*layers)
         side = img_size // 2 ** len(widths)
