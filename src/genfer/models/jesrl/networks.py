@@ -160,6 +160,24 @@ def _like(x: Tensor, ref: Tensor) -> Tensor:
     return x.contiguous(memory_format=torch.channels_last) if cl else x
 
 
+class _GradLayoutOf(torch.autograd.Function):
+    """Identity whose backward hands the gradient back in the input's channels-last layout.
+
+    A skip shared by several decodes gets its gradient from autograd's broadcast reduction, and a
+    flattened map from the flatten's backward, both NCHW; the norm backward before them would then
+    mix layouts, which runs its element-wise passes and per-pixel dots several times slower.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.cl = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> Tensor:
+        return g.contiguous(memory_format=torch.channels_last) if ctx.cl else g
+
+
 def _down(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), *_norm_act("leaky_relu"))
 
@@ -226,7 +244,7 @@ class LabelDecoder(nn.Module):
         b, _, h, w = z1.shape
         x = torch.cat((z1, z2, label.view(b, -1, 1, 1).expand(-1, -1, h, w)), 1)
         for i, m in enumerate(self.main[:-1]):
-            skip = skips[-i - 1]
+            skip = _GradLayoutOf.apply(skips[-i - 1])
             y = m(_like(x, skips[0]))  # the largest skip's layout: a 1-2 px side cannot tell
             x = y + skip if skip.shape[0] == b else (y.unflatten(0, (-1, skip.shape[0])) + skip).flatten(0, 1)
         return 2 * self.main[-1](x)
@@ -265,7 +283,7 @@ class Discriminator(nn.Module):
         while x.shape[-1] > self.img_size:
             x = F.avg_pool2d(x, 2)
         maps = y.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[-2:])
-        h = self.conv(_like(torch.cat((x, maps), 1), x)).flatten(1)
+        h = _GradLayoutOf.apply(self.conv(_like(torch.cat((x, maps), 1), x))).flatten(1)  # flatten's grad: NCHW
         out = self.linear[0](h)
         if self.embed is not None:
             out = out + (self.embed(y.to(h.dtype)) * h).sum(1, keepdim=True)
