@@ -84,7 +84,7 @@ class _PixelNormAffineLeakyReLU(torch.autograd.Function):
     def backward(ctx, g: Tensor):
         z, inv, alpha, beta, unclamped = ctx.saved_tensors
         a = alpha.to(z.dtype)
-        a = torch.where(a.abs() < 1e-12, torch.full_like(a, 1e-12), a)  # alpha = 0 erases x: no finite inverse
+        a = torch.where(a.abs() < 1e-12, torch.full_like(a, 1e-12).copysign(a), a)  # alpha = 0 erases x
         gy = torch.ops.aten.leaky_relu_backward(g, z, ctx.slope, True)
         ym = F.leaky_relu(z, 1.0 / ctx.slope).sub_(beta.to(z.dtype))  # alpha * x_hat
         d = _channel_dot(gy, ym) / a  # <gy, x_hat> per pixel, [B, 1, H, W]
