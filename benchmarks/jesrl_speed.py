@@ -46,7 +46,8 @@ CONFIGS = [
 
 def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: int, batch: int,
            allocator: str = "genfer", nchw: bool = False, release_layers: str = "released") -> dict:
-    apply_allocator(allocator, "genfer" if impl == "genfer" else "release")
+    # genfer keeps freed memory where it trains; its inference (``genfer swap``) runs on glibc's default
+    apply_allocator(allocator, "genfer" if impl == "genfer" and what == "gan" else "release")
     import torch
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
