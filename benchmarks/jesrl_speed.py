@@ -5,8 +5,8 @@ configuration runs in its own subprocess (so peak RSS is its own), in alternatio
 
 - ``released`` (``benchmarks/reference_jesrl.py``, with the release's norm and activation layers;
   ``--release-layers genfer`` lends it genfer's fused ones, as before stop 33) and ``genfer``
-  (``run_iteration`` on the ``jesrl`` method), a GAN iteration (D update then G update) without and with the VGG loss
-  (random VGG weights: the loss net's speed does not depend on its values);
+  (``run_iteration`` on the ``jesrl`` method), a GAN iteration (D update then G update) without
+  and with the VGG loss (random VGG weights: the loss net's speed does not depend on its values);
 - ``swap`` at batch 10: the release's ``forward_G`` under ``no_grad`` against ``JESRL.swap_with``;
 - genfer in bf16 (autocast) beside fp32: fast where the CPU has AVX512_BF16 or AMX (1.9-2.5x fp32
   on a Zen 4), slower where it emulates bf16 (AVX2 only: 0.36x on a Zen 3).
@@ -14,8 +14,9 @@ configuration runs in its own subprocess (so peak RSS is its own), in alternatio
 Times are medians of ``--reps`` after one warm-up; wall-clock and process CPU seconds are both
 reported, and the peak RSS up to then. One more iteration, run under ``torch.utils.flop_counter``,
 gives each row's arithmetic (GFLOP per pair, convolutions and matrix products) and the rate it
-ran at. On a shared machine
-the ratios, measured in one run, are steadier than the absolute figures.
+ran at. On a shared machine the ratios, measured in one run, are steadier than the absolute
+figures. genfer's GAN rows keep freed memory, as its CPU training does; its swap rows run on
+glibc's default, as ``genfer swap`` does.
 
     python benchmarks/jesrl_speed.py                    # the table (~20 min on 2 loaded cores)
     python benchmarks/jesrl_speed.py --reps 1 --only swap

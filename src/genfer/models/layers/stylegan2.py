@@ -364,10 +364,11 @@ class ModulatedConv2d(nn.Module):
             # sum over (C_in, k, k) of (weight * s)^2 == s^2 @ (sum over k, k of weight^2): no per-sample square
             d = torch.rsqrt(s.square() @ weight.square().sum([2, 3]).t() + self.eps)  # [B, C_out]
         graph = torch.is_grad_enabled() and (x.requires_grad or s.requires_grad or self.weight.requires_grad)
-        if not graph and self.winograd and not self.upsample and not self.downsample \
-                and winograd.supported(x, self.kernel_size) and not torch.is_autocast_enabled("cpu"):
+        inference = self.winograd and not graph
+        frozen = torch.is_grad_enabled() and not self.weight.requires_grad
+        if inference and not (self.upsample or self.downsample) and winograd.supported(x, self.kernel_size):
             return winograd.winograd_conv3x3(x, self._winograd_weight(weight), s, d)
-        if (torch.is_grad_enabled() and not self.weight.requires_grad) or (not graph and self.winograd):
+        if inference or frozen:
             return self._scaled_activations(x, weight, s, d)
         factor = s.view(b, 1, cin) if d is None else s.view(b, 1, cin) * d.view(b, cout, 1)  # [B, C_out or 1, C_in]
         if self.upsample:

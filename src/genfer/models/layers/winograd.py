@@ -32,24 +32,24 @@ MIN_CHANNELS = 256  # below, the products' [., C] x [C, C] shape runs at half th
 
 
 def supported(x: Tensor, kernel_size: int) -> bool:
-    """Whether ``winograd_conv3x3`` pays: float32 CPU activations of >= 256 channels, sides multiples of 4."""
+    """Whether ``winograd_conv3x3`` pays: float32 CPU activations of >= 256 channels, sides multiples
+    of 4, outside autocast (whose reduced precision the transforms' rounding would swamp)."""
     return (kernel_size == 3 and x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu")
             and x.shape[1] >= MIN_CHANNELS and x.shape[-1] % TILE == 0 and x.shape[-2] % TILE == 0)
-
-
-def winograd_weight(weight: Tensor) -> Tensor:
-    """``weight [C_out, C_in, 3, 3]`` -> its transform ``G weight G^T`` as ``[36, C_in, C_out]``."""
-    cout, cin = weight.shape[:2]
-    g = torch.tensor(_G, dtype=torch.float64)
-    kron = torch.kron(g, g).to(weight.device, weight.dtype)  # [36, 9]: (i, j) <- (kh, kw)
-    taps = weight.detach().permute(2, 3, 1, 0).reshape(9, cin * cout)
-    return (kron @ taps).view(36, cin, cout)
 
 
 def _kron(m: tuple, device: torch.device, dtype: torch.dtype) -> Tensor:
     """``m (x) m``: a separable 2-D tile transform as one matrix over the flattened tile."""
     t = torch.tensor(m, dtype=torch.float64)
     return torch.kron(t, t).to(device, dtype)
+
+
+def winograd_weight(weight: Tensor) -> Tensor:
+    """``weight [C_out, C_in, 3, 3]`` -> its transform ``G weight G^T`` as ``[36, C_in, C_out]``."""
+    cout, cin = weight.shape[:2]
+    taps = weight.detach().permute(2, 3, 1, 0).reshape(9, cin * cout)  # (kh, kw) rows
+    return (_kron(_G, weight.device, weight.dtype) @ taps).view(36, cin, cout)
 
 
 def winograd_conv3x3(x: Tensor, u: Tensor, scale_in: Tensor | None = None,
