@@ -66,6 +66,8 @@ def worker(impl: str, what: str, precision: str, vgg: bool, reps: int, threads: 
     # keep 1 GB of weights out of both processes' RSS (the VGG trunk of the loss is full size)
     cfg = JESRLConfig(lambda_vgg=15.0 if vgg else 0.0, channels_last=impl == "genfer" and not nchw, vgg_hidden=64)
     m = JESRL(cfg)
+    if impl == "released":
+        ref.library_convs(m)
     if impl == "released" and release_layers == "released":
         ref.released_layers(m)
     m.train()

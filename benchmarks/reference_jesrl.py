@@ -15,7 +15,9 @@ copied); it runs genfer's networks (the same functions) the way the release call
 - ``released_layers``: the release's ``Normalization`` (``F.normalize(x) * alpha + beta`` as
   autograd ops) followed by its own ``LeakyReLU`` / ``ReLU`` module (out of place, as the issue's
   CPU patch of the release runs them), on the same parameters. Without it the pattern borrows
-  genfer's fused norm + activation function, which the release does not have.
+  genfer's fused norm + activation function, which the release does not have;
+- ``library_convs``: the library's convolution backward (bias gradient included), as the release's
+  ``nn.Conv2d`` / ``nn.ConvTranspose2d`` run; always applied.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 
 from genfer.losses.tv import total_variation_l1
 from genfer.models.jesrl.networks import Normalization, change_vector, swap_labels, swap_latents
+from genfer.models.layers.sum_bias import SumBiasConv2d, SumBiasConvTranspose2d
 from genfer.models.layers.vgg import PERCEPTUAL_SLICES, PERCEPTUAL_WEIGHTS
 
 
@@ -38,6 +41,13 @@ class _ReleasedNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.normalize(x, dim=1) * self.alpha + self.beta
+
+
+def library_convs(m) -> None:
+    """Give ``m``'s convolutions the library's path (genfer's compute their bias gradients as sums)."""
+    for mod in m.modules():
+        if isinstance(mod, (SumBiasConv2d, SumBiasConvTranspose2d)):
+            mod.sum_bias = False
 
 
 def released_layers(m) -> None:

@@ -414,6 +414,71 @@ def test_swap_only_decodes_the_same_c_and_d_as_the_full_forward():
     torch.testing.assert_close(only["D"], full["D"], rtol=0, atol=1e-6)
 
 
+def test_inference_without_a_graph_computes_what_training_computes():
+    # without autograd the norms overwrite their conv's output and the skips are added in place
+    m, _ = _tiny()
+    b = _pair_batch(m)
+    i, j = b["y_a"], b["y_b"]
+    with torch.no_grad():
+        fast = forward_g(m.Enc, m.Dec, b["x_a"], b["x_b"], i, j, 7, alpha5=True)
+        p_fast = m.D1(fast["C"], torch.eye(7)[j])
+    graph = forward_g(m.Enc, m.Dec, b["x_a"], b["x_b"], i, j, 7, alpha5=True)
+    p_graph = m.D1(graph["C"], torch.eye(7)[j])
+    for k in ("C", "D", "A1", "C_5"):
+        torch.testing.assert_close(fast[k], graph[k].detach(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(p_fast, p_graph.detach(), rtol=0, atol=1e-6)
+    x = torch.randn(2, 4, 3, 3)
+    y = x.clone()
+    with torch.no_grad():  # a Normalization built without overwrite_input leaves its input alone
+        Normalization("relu")(y)
+    assert torch.equal(y, x)
+
+
+def test_shared_skips_get_the_summed_gradient_in_their_layout():
+    # three decodes of the same two faces share the skips: each skip's gradient is the sum of the
+    # three decodes', handed back channels-last (autograd's broadcast reduction returns NCHW)
+    torch.manual_seed(0)
+    dec = LabelDecoder(latent=8, label_length=3, label_copy=2, widths=(8, 6, 4, 4))
+    cl = torch.channels_last
+    sizes = ((4, 16), (4, 8), (6, 4), (8, 2))
+    skips = [torch.randn(2, c, s, s).contiguous(memory_format=cl).requires_grad_() for c, s in sizes]
+    z, lab = torch.randn(6, 8, 1, 1), torch.randn(6, 6)
+    w = torch.randn(6, 3, 32, 32)
+    (dec(z, z, lab, skips) * w).sum().backward()
+    shared = [s.grad for s in skips]
+    for s in skips:
+        s.grad = None
+    (dec(z, z, lab, [s.repeat(3, 1, 1, 1) for s in skips]) * w).sum().backward()
+    for g, s in zip(shared, skips, strict=True):
+        torch.testing.assert_close(g, s.grad)
+        assert g.is_contiguous(memory_format=cl)
+
+
+def test_distinct_pairs_repair_pairs_that_share_their_expression():
+    from genfer.models.jesrl.method import distinct_partners
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        ya, yb = torch.randint(0, 4, (6,), generator=g), torch.randint(0, 4, (6,), generator=g)
+        ia = torch.randint(0, 5, (6,), generator=g)
+        ib = (ia + torch.randint(1, 5, (6,), generator=g)) % 5
+        p = distinct_partners(ya, yb, ia, ib)
+        assert sorted(p.tolist()) == list(range(6)) and bool((ia != ib[p]).all())
+        fixable = any(bool(ya[r] != yb[k]) for r in range(6) for k in range(6))
+        assert not fixable or int((ya == yb[p]).sum()) <= int((ya == yb).sum())
+    # a batch where every re-pairing is possible ends with no shared expression
+    ya, yb, ia, ib = (torch.tensor(v) for v in ([0, 1, 2, 3], [1, 1, 0, 6], [0, 1, 2, 3], [4, 5, 6, 7]))
+    p = distinct_partners(ya, yb, ia, ib)
+    assert not bool((ya == yb[p]).any())
+    for on in (False, True):
+        m, _ = _tiny(f"model.distinct_pairs={str(on).lower()}")
+        batch = _pair_batch(m) | {"id_a": ia, "id_b": ib}
+        out = m._gan_forward(batch, {})
+        j = out["y_B"].argmax(1)
+        assert bool((ya == j).any()) != on
+        assert torch.equal(out["B"], batch["x_b"][p] if on else batch["x_b"])
+
+
 def _multipie_tree(root, missing: bool = False):
     """JESRL's Multi-PIE layout: images.list + align_5p/, 2 faces per class, no identities."""
     from genfer.core.imaging import save_image

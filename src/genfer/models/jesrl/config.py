@@ -47,6 +47,10 @@ class JESRLConfig(MethodConfig):
             fakes (the matching-aware discriminator of GAN-CLS, Reed et al. 2016). Not in the
             release: it gives D the label signal from the first step, when the fakes are still
             near-copies of the reals (see the docs page).
+        distinct_pairs: re-pair the ``b`` faces within each GAN batch so that every pair's two
+            expressions differ where the batch allows it, as the release's pairs always do (it
+            drew B among the faces without A's expression); off, about 1 pair in ``num_classes``
+            shares its expression and its swap asks for no change.
         d_projection: projection discriminators (Miyato & Koyama 2018): each D adds the inner
             product of a learnt label embedding with its features to the logit, a label signal at
             the last layer beside the release's label maps at the input. Not in the release.
@@ -107,6 +111,7 @@ class JESRLConfig(MethodConfig):
     noise_std: float = 0.2
     alpha5: bool = True
     mismatch_negatives: bool = False
+    distinct_pairs: bool = False
     d_projection: bool = False
     gan_lr: float = 2e-4
     gan_betas: tuple[float, float] = (0.5, 0.999)

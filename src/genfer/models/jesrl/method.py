@@ -49,6 +49,8 @@ Deliberate deviations from the released code (``faithful`` restores the first tw
   autograd function: the same functions, different float rounding.
 - ``mismatch_negatives`` (off by default) adds the reals under wrong labels to D's fakes; the
   release has no such term.
+- ``distinct_pairs`` (off by default) re-pairs the ``b`` faces within each batch so that the two
+  expressions of a pair differ, as the release's always did.
 - ``d_projection`` (off by default) adds a projection term <embed(y), features> to each D's logit;
   the release conditions D only through label maps at its input.
 - The VGG term is P(D, A) + P(C, B) with a gradient through both fakes (the release's argument
@@ -93,6 +95,26 @@ from genfer.models.layers.vgg import VGG19BN, vgg_perceptual
 def bce_logits_noisy(logits: Tensor, target: Tensor) -> Tensor:
     """Element-wise BCE(sigmoid(logits), target) for any real target (no [0, 1] check)."""
     return F.softplus(logits) - target * logits
+
+
+def distinct_partners(y_a: Tensor, y_b: Tensor, id_a: Tensor, id_b: Tensor) -> Tensor:
+    """A permutation ``p`` of a batch's ``b`` side after which ``y_a[r] != y_b[p[r]]`` wherever a swap allows.
+
+    Each pair whose two expressions are equal exchanges its ``b`` with the first other pair for
+    which both new pairs have differing expressions and differing identities; a batch with no such
+    pair keeps it (long ``[B]`` labels and identities in, long ``[B]`` permutation out).
+    """
+    ya, yb, ia, ib = (t.tolist() for t in (y_a, y_b, id_a, id_b))
+    p = list(range(len(ya)))
+    for r in range(len(ya)):
+        if ya[r] != yb[p[r]]:
+            continue
+        for k in range(len(ya)):
+            pr, pk = p[r], p[k]
+            if k != r and ya[r] != yb[pk] and ia[r] != ib[pk] and ya[k] != yb[pr] and ia[k] != ib[pr]:
+                p[r], p[k] = pk, pr
+                break
+    return torch.tensor(p, device=y_a.device)
 
 
 def forward_g(enc: Encoder, dec: LabelDecoder, a: Tensor, b: Tensor, i: Tensor, j: Tensor, num_classes: int,
@@ -236,6 +258,9 @@ class JESRL(Method):
     def _gan_forward(self, batch: dict[str, Tensor], cache: dict[str, Any]) -> dict[str, Tensor]:
         if "gan" not in cache:
             a, b, i, j = batch["x_a"], batch["x_b"], batch["y_a"], batch["y_b"]
+            if self.cfg.distinct_pairs and "id_a" in batch:
+                p = distinct_partners(i, j, batch["id_a"], batch["id_b"])
+                b, j = b[p], j[p]
             out = self.forward_g(a, b, i, j, self.cfg.alpha5)
             y_a, y_b = self._one_hot(i), self._one_hot(j)
             out["y_A"], out["y_B"] = y_a, y_b
