@@ -45,8 +45,9 @@ Deliberate deviations from the released code (``faithful`` restores the first tw
 - The BCE is computed from the discriminators' logits (same value, stable) and allows the noisy
   targets outside [0, 1] that the release's older torch accepted.
 - Runs on CPU and CUDA; the release's CPU path crashes (its decoder label is tiled on GPU only).
-- Convolutions run on channels-last activations (``channels_last``) and ``Normalization`` is one
-  autograd function: the same functions, different float rounding.
+- Convolutions run on channels-last activations (``channels_last``), their CPU bias gradients are
+  sums (``layers/sum_bias``), and ``Normalization`` is one autograd function (in place without a
+  graph): the same functions, different float rounding.
 - ``mismatch_negatives`` (off by default) adds the reals under wrong labels to D's fakes; the
   release has no such term.
 - ``distinct_pairs`` (off by default) re-pairs the ``b`` faces within each batch so that the two
