@@ -43,8 +43,7 @@ class _PixelNormAffine(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, alpha: Tensor, beta: Tensor, eps: float, relu: bool = False) -> Tensor:
-        norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-        inv = norm.clamp_min(eps).reciprocal_()  # [B, 1, H, W]
+        norm, inv = _norm_and_inverse(x, eps)
         ctx.relu = relu
         ctx.save_for_backward(x, inv, alpha, beta, (norm > eps))
         y = torch.addcmul(beta.to(x.dtype), x, inv * alpha.to(x.dtype))
@@ -77,8 +76,7 @@ class _PixelNormAffineLeakyReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, alpha: Tensor, beta: Tensor, eps: float, slope: float) -> Tensor:
-        norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
-        inv = norm.clamp_min(eps).reciprocal_()  # [B, 1, H, W]
+        norm, inv = _norm_and_inverse(x, eps)
         z = torch.addcmul(beta.to(x.dtype), x, inv * alpha.to(x.dtype))
         torch.nn.functional.leaky_relu_(z, slope)
         ctx.slope = slope
@@ -101,6 +99,12 @@ class _PixelNormAffineLeakyReLU(torch.autograd.Function):
         ga = d.sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[1] else None
         gb = gy.sum().reshape(alpha.shape).to(alpha.dtype) if ctx.needs_input_grad[2] else None
         return gx, ga, gb, None, None
+
+
+def _norm_and_inverse(x: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """``x`` ``[B, C, H, W]`` -> its L2 norm over channels and ``1 / max(norm, eps)``, both ``[B, 1, H, W]``."""
+    norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return norm, norm.clamp_min(eps).reciprocal_()
 
 
 def _channel_dot(g: Tensor, x: Tensor) -> Tensor:
@@ -146,7 +150,7 @@ class Normalization(nn.Module):
         if torch.is_autocast_enabled(x.device.type):
             x = x.float()  # the norm in fp32 under autocast, as F.normalize's reduction would be
         if self.overwrite_input and not torch.is_grad_enabled():
-            inv = torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min_(1e-12).reciprocal_()
+            _, inv = _norm_and_inverse(x, 1e-12)
             y = x.mul_(inv.mul_(self.alpha.to(x.dtype))).add_(self.beta.to(x.dtype))
             if self.activation == "leaky_relu":
                 return F.leaky_relu_(y, 0.2)
